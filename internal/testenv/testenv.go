@@ -1,0 +1,118 @@
+// Package testenv gives each test package its own fresh MariaDB database and Redis key prefix on
+// the real servers, so that packages run in parallel without seeing each other's data.
+//
+// The servers are found through ATTRCACHE_TEST_MYSQL (a go-sql-driver DSN without a database
+// name, default "root@tcp(127.0.0.1:3306)/") and ATTRCACHE_TEST_REDIS_URL (default
+// "redis://127.0.0.1:6379/0"). `make test` starts them when they are not running.
+package testenv
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+)
+
+// MySQLServerDSN is the DSN of the test MariaDB server, without a database.
+func MySQLServerDSN() string {
+	if v := os.Getenv("ATTRCACHE_TEST_MYSQL"); v != "" {
+		return v
+	}
+	return "root@tcp(127.0.0.1:3306)/"
+}
+
+// RedisURL is the URL of the test Redis server.
+func RedisURL() string {
+	if v := os.Getenv("ATTRCACHE_TEST_REDIS_URL"); v != "" {
+		return v
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+var nameRe = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// FreshDatabase drops and re-creates the database attrcache_test_<name> and returns a DSN for
+// it (parseTime on). name is the test package's own, e.g. "persist".
+func FreshDatabase(name string) (string, error) {
+	if !nameRe.MatchString(name) {
+		return "", fmt.Errorf("testenv: database name %q: use a-z, 0-9 and _", name)
+	}
+	cfg, err := mysql.ParseDSN(MySQLServerDSN())
+	if err != nil {
+		return "", fmt.Errorf("testenv: ATTRCACHE_TEST_MYSQL: %w", err)
+	}
+	cfg.DBName = ""
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dbName := "attrcache_test_" + name
+	for _, stmt := range []string{
+		"DROP DATABASE IF EXISTS " + dbName,
+		"CREATE DATABASE " + dbName + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return "", fmt.Errorf("testenv: %s: %w (is MariaDB running? `make services` starts it)", stmt, err)
+		}
+	}
+	cfg.DBName = dbName
+	cfg.ParseTime = true
+	return cfg.FormatDSN(), nil
+}
+
+// RedisPrefix returns the key prefix of the test package name, after deleting every key that
+// an earlier run left under it.
+func RedisPrefix(name string) (string, error) {
+	prefix := "attrcache_test:" + name + ":"
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		return "", fmt.Errorf("testenv: ATTRCACHE_TEST_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := DeleteKeys(ctx, rdb, prefix); err != nil {
+		return "", fmt.Errorf("testenv: clearing %s*: %w (is Redis running? `make services` starts it)", prefix, err)
+	}
+	return prefix, nil
+}
+
+// DeleteKeys deletes every key that starts with prefix, on every master of a cluster too.
+func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	pattern := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(prefix) + "*"
+	clear := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, clear)
+	}
+	if c, ok := rdb.(*redis.Client); ok {
+		return clear(ctx, c)
+	}
+	return fmt.Errorf("testenv: unsupported Redis client %T", rdb)
+}
+
+// RedisClient returns a client of the test Redis server.
+func RedisClient() (*redis.Client, error) {
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opts), nil
+}
