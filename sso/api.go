@@ -68,7 +68,7 @@ func DefaultConfig() Config {
 		},
 		PasswordExpiry:        730 * 24 * time.Hour,
 		AboutToExpire:         30 * 24 * time.Hour,
-		Hash:                  HashParams{Time: 1, MemoryKiB: 64 * 1024, Threads: 2, KeyLen: 32, SaltLen: 16},
+		Hash:                  HashParams{Time: 2, MemoryKiB: 19 * 1024, Threads: 1, KeyLen: 32, SaltLen: 16}, // OWASP's argon2id minimum
 		SearchDefaultPageSize: 50,
 		SearchMaxPageSize:     100,
 		Throttle:              ThrottleConfig{PerUsername: 10, PerAddress: 50, Window: 5 * time.Minute},
