@@ -1,0 +1,62 @@
+// Package metrics defines attrcache's Prometheus metrics. Every metric is registered on the
+// registerer given to New; the package holds no globals, so tests and embedders get their own.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "attrcache"
+
+// Metrics holds the service's metrics. A nil *Metrics is valid and records nothing, so packages
+// can be used without metrics.
+type Metrics struct {
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	logins       *prometheus.CounterVec
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "http_requests_total",
+			Help:      "HTTP requests answered, by route template, method and status code.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "http_request_duration_seconds",
+			Help:      "Time from reading a request to writing its response, by route template and method.",
+			Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "logins_total",
+			Help:      "Login attempts by outcome: ok, warning, or the Zato status code that refused them.",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.logins)
+	return m
+}
+
+// ObserveHTTP records one answered request. route is the route template, never the raw path.
+func (m *Metrics) ObserveHTTP(route, method string, status int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+// ObserveLogin records one login attempt's outcome.
+func (m *Metrics) ObserveLogin(outcome string) {
+	if m == nil {
+		return
+	}
+	m.logins.WithLabelValues(outcome).Inc()
+}
