@@ -1,0 +1,105 @@
+package attrcache
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// Attribute limits (CONTRACT.md §4). The value limit is a default: the service's config may change it.
+const (
+	MaxAttrNameBytes     = 191
+	DefaultMaxValueBytes = 64 << 10
+	MaxAttrItems         = 1000
+)
+
+// AttrScope says whose attributes these are: a user's own (Session "") or one session's.
+type AttrScope struct {
+	UserID  string
+	Session SessionHash
+}
+
+// IsSession reports whether the scope is a session's.
+func (s AttrScope) IsSession() bool { return s.Session != "" }
+
+// Attr is one attribute as stored. Value is the JSON text of the value, or, when IsEncrypted, the
+// JSON string of its sealed envelope. ExpirationTime is NeverExpires for what never expires.
+type Attr struct {
+	Scope          AttrScope
+	Name           string
+	Value          string
+	IsEncrypted    bool
+	CreationTime   time.Time
+	LastModified   time.Time
+	ExpirationTime time.Time
+	Version        int64
+}
+
+// Live reports whether the attribute is visible at now.
+func (a *Attr) Live(now time.Time) bool { return now.Before(a.ExpirationTime) }
+
+// AttrWrite is one attribute to create, update or set. ExpiresAt nil means "no expiration given":
+// a created attribute never expires, an existing one keeps its expiry.
+type AttrWrite struct {
+	Name        string
+	Value       string
+	IsEncrypted bool
+	ExpiresAt   *time.Time
+}
+
+// AttrStore keeps attributes. Every call sees only live attributes (expiration_time > now): an
+// expired row that has not been purged yet is absent to every call and never blocks a write.
+// The many-item calls are all-or-nothing.
+type AttrStore interface {
+	// SetAttrs creates the absent attributes and updates the others; it returns them as stored,
+	// in the order of items.
+	SetAttrs(ctx context.Context, scope AttrScope, items []AttrWrite, now time.Time) ([]*Attr, error)
+	// CreateAttrs creates every item, or none with ErrConflict when one of them exists.
+	CreateAttrs(ctx context.Context, scope AttrScope, items []AttrWrite, now time.Time) ([]*Attr, error)
+	// UpdateAttrs updates the items that exist and ignores the others; it returns those updated.
+	UpdateAttrs(ctx context.Context, scope AttrScope, items []AttrWrite, now time.Time) ([]*Attr, error)
+	// Attrs returns the named attributes that exist, keyed by name.
+	Attrs(ctx context.Context, scope AttrScope, names []string, now time.Time) (map[string]*Attr, error)
+	// AttrNames returns the names of the scope's attributes, in no particular order.
+	AttrNames(ctx context.Context, scope AttrScope, now time.Time) ([]string, error)
+	// DeleteAttrs deletes the named attributes; missing ones are ignored.
+	DeleteAttrs(ctx context.Context, scope AttrScope, names []string, now time.Time) error
+}
+
+// ValidAttrName reports whether name may name an attribute: 1 to MaxAttrNameBytes bytes of UTF-8
+// without control characters.
+func ValidAttrName(name string) bool {
+	if name == "" || len(name) > MaxAttrNameBytes || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// AttrExpiry returns when an attribute given expiration seconds at arrival expires: nil when
+// seconds is 0 (no expiration given). Seconds are never rounded up.
+func AttrExpiry(arrival time.Time, seconds int64) *time.Time {
+	if seconds <= 0 {
+		return nil
+	}
+	t := arrival.Add(time.Duration(seconds) * time.Second)
+	if t.After(NeverExpires) {
+		t = NeverExpires
+	}
+	return &t
+}
+
+// AttrAD is the associated data that binds an encrypted attribute value to its owner, scope and
+// name, so that ciphertext moved to another row cannot be decrypted.
+func AttrAD(scope AttrScope, name string) []byte {
+	ad := make([]byte, 0, len(scope.UserID)+len(scope.Session)+len(name)+2)
+	ad = append(ad, scope.UserID...)
+	ad = append(ad, 0)
+	ad = append(ad, scope.Session...)
+	ad = append(ad, 0)
+	return append(ad, name...)
+}
