@@ -86,10 +86,11 @@ func AttrExpiry(arrival time.Time, seconds int64) *time.Time {
 	if seconds <= 0 {
 		return nil
 	}
-	t := arrival.Add(time.Duration(seconds) * time.Second)
-	if t.After(NeverExpires) {
-		t = NeverExpires
+	if seconds >= int64(NeverExpires.Sub(arrival)/time.Second) { // also keeps the Duration from overflowing
+		t := NeverExpires
+		return &t
 	}
+	t := arrival.Add(time.Duration(seconds) * time.Second)
 	return &t
 }
 

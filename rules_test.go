@@ -266,3 +266,32 @@ func TestErrorKinds(t *testing.T) {
 		t.Error("CodeOf")
 	}
 }
+
+func TestAttrRules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true}, {"ünïcode name", true}, {strings.Repeat("a", 191), true},
+		{"", false}, {strings.Repeat("a", 192), false}, {strings.Repeat("é", 96), false},
+		{"tab\there", false}, {"nl\n", false}, {"del\x7f", false}, {"c1\u0085", false}, {"bad\xff", false},
+	} {
+		if got := attrcache.ValidAttrName(tc.name); got != tc.ok {
+			t.Errorf("ValidAttrName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+	arrival := time.Date(2026, 1, 1, 0, 0, 0, 500, time.UTC)
+	if attrcache.AttrExpiry(arrival, 0) != nil || attrcache.AttrExpiry(arrival, -5) != nil {
+		t.Error("AttrExpiry(0 or negative) is not nil")
+	}
+	if got := attrcache.AttrExpiry(arrival, 3600); !got.Equal(arrival.Add(time.Hour)) {
+		t.Errorf("AttrExpiry(3600) = %v", got)
+	}
+	if got := attrcache.AttrExpiry(arrival, 1<<62); !got.Equal(attrcache.NeverExpires) {
+		t.Errorf("AttrExpiry(huge) = %v, want NeverExpires", got)
+	}
+	ad := attrcache.AttrAD(attrcache.AttrScope{UserID: "u", Session: "s"}, "n")
+	if bytes.Equal(ad, attrcache.AttrAD(attrcache.AttrScope{UserID: "u"}, "sn")) {
+		t.Error("AttrAD does not separate scope from name")
+	}
+}
