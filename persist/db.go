@@ -1,0 +1,181 @@
+// Package persist keeps attrcache's users and sessions (and, later, attributes) in MySQL or
+// MariaDB, the system of record. It implements attrcache.UserStore and attrcache.SessionStore,
+// owns the schema as embedded, versioned migrations, and is the only package that imports the
+// MySQL driver: driver errors become attrcache.ErrNotFound, attrcache.ErrConflict or an
+// attrcache.Unavailable error here and go no further.
+//
+// E-mail addresses and TOTP keys are sealed with the keyring before they are written and opened
+// when they are read. Every date is stored and returned in UTC to the microsecond.
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/attrcache/attrcache"
+)
+
+// Pool settings. Every request makes a few short statements, so the pool is sized for many
+// concurrent requests without exhausting a default MySQL server (max_connections 151) when a
+// couple of instances share it. Idle connections are kept up to the same number, so that a burst
+// does not open and close connections, and recycled well before MySQL's wait_timeout and the idle
+// timeouts of proxies and load balancers in between.
+const (
+	maxOpenConns    = 64
+	maxIdleConns    = maxOpenConns
+	connMaxLifetime = 30 * time.Minute
+	connMaxIdleTime = 5 * time.Minute
+
+	// defaultDialTimeout bounds connecting when the DSN sets no timeout, so that an unreachable
+	// server is reported as unavailable instead of hanging until the operating system gives up.
+	defaultDialTimeout = 5 * time.Second
+)
+
+// sessionSQLMode is the sql_mode of every connection, whatever the server's default: values
+// that do not fit their column and zero dates are errors, never silently truncated or stored.
+const sessionSQLMode = "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+
+// DB is the MySQL store. It is safe for concurrent use.
+type DB struct {
+	db   *sql.DB
+	keys *attrcache.Keyring
+}
+
+var (
+	_ attrcache.UserStore    = (*DB)(nil)
+	_ attrcache.SessionStore = (*DB)(nil)
+)
+
+// Open opens a connection pool to the database named in dsn (a go-sql-driver DSN) and pings it.
+// Whatever the DSN says, times are parsed into time.Time and exchanged in UTC to the
+// microsecond, parameters are interpolated on the client (one round trip per statement), the
+// session is in strict SQL mode, and connecting times out after 5 seconds unless the DSN sets
+// a timeout. The pool holds at most 64 connections, keeps up to 64 idle, and recycles each after
+// 30 minutes (5 idle). keys seals and opens e-mail addresses and TOTP keys. A server that cannot
+// be reached gives an attrcache.Unavailable error.
+func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error) {
+	if keys == nil {
+		return nil, errors.New("persist: open: no keyring")
+	}
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DBName == "" {
+		return nil, errors.New("persist: open: the DSN names no database")
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	if err := cfg.Apply(mysql.TimeTruncate(time.Microsecond)); err != nil {
+		return nil, fmt.Errorf("persist: open: %w", err)
+	}
+	if cfg.Params == nil {
+		cfg.Params = make(map[string]string)
+	}
+	cfg.Params["sql_mode"] = sessionSQLMode
+
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("persist: open: %w", err)
+	}
+	pool := sql.OpenDB(connector)
+	pool.SetMaxOpenConns(maxOpenConns)
+	pool.SetMaxIdleConns(maxIdleConns)
+	pool.SetConnMaxLifetime(connMaxLifetime)
+	pool.SetConnMaxIdleTime(connMaxIdleTime)
+
+	if err := pool.PingContext(ctx); err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("persist: open: ping: %w", mapError(err))
+	}
+	return &DB{db: pool, keys: keys}, nil
+}
+
+// EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the
+// utf8mb4_bin collation, unless it exists. It connects without selecting a database, so it works
+// before the database exists. A server that cannot be reached gives an attrcache.Unavailable
+// error.
+func EnsureDatabase(ctx context.Context, dsn string) error {
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return err
+	}
+	name := cfg.DBName
+	if name == "" {
+		return errors.New("persist: ensure database: the DSN names no database")
+	}
+	cfg.DBName = ""
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return fmt.Errorf("persist: ensure database: %w", err)
+	}
+	server := sql.OpenDB(connector)
+	defer server.Close()
+	stmt := "CREATE DATABASE IF NOT EXISTS " + quoteIdentifier(name) +
+		" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+	if _, err := server.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("persist: ensure database %s: %w", name, mapError(err))
+	}
+	return nil
+}
+
+// parseDSN reads dsn and gives it the default dial timeout when it sets none.
+func parseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's message may quote the DSN, and with it the password.
+		return nil, errors.New("persist: the MySQL DSN is malformed")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultDialTimeout
+	}
+	return cfg, nil
+}
+
+// quoteIdentifier quotes a MySQL identifier (a database name) with backticks.
+func quoteIdentifier(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.db.Close() }
+
+// Ping checks that the server answers; a server that cannot be reached gives an
+// attrcache.Unavailable error.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("persist: ping: %w", mapError(err))
+	}
+	return nil
+}
+
+// SQL returns the underlying pool, for pool statistics and for tests that inspect stored rows.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// readOnly is the option of transactions that only read, so that their queries see one snapshot.
+var readOnly = &sql.TxOptions{ReadOnly: true}
+
+// inTx runs fn in a transaction with opts (nil: read-write) and commits it, or rolls it back if
+// fn fails. Errors of fn are returned as they are; failures to begin or commit are mapped with
+// mapError.
+func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", mapError(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapError(err))
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"net"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/attrcache/attrcache"
+)
+
+// MySQL server error numbers that mapError gives a meaning to.
+const (
+	errDuplicateKey       = 1062 // ER_DUP_ENTRY: a unique key is taken
+	errNoReferencedRow    = 1452 // ER_NO_REFERENCED_ROW_2: a foreign key names a missing row
+	errTooManyConnections = 1040 // ER_CON_COUNT_ERROR
+	errDBAccessDenied     = 1044 // ER_DBACCESS_DENIED_ERROR
+	errAccessDenied       = 1045 // ER_ACCESS_DENIED_ERROR
+	errUnknownDatabase    = 1049 // ER_BAD_DB_ERROR
+	errServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
+	errConnectionKilled   = 1927 // MariaDB ER_CONNECTION_KILLED
+)
+
+// mapError turns a driver or database/sql error into the domain's: no row becomes
+// attrcache.ErrNotFound, a taken unique key attrcache.ErrConflict, a foreign key naming a
+// missing user attrcache.ErrNotFound, and a server that cannot be reached or used (refused or
+// broken connection, timeout, refused login, unknown database, shutdown) an
+// attrcache.Unavailable error. Any other error is returned as it is. The driver's messages are
+// not kept for conflicts, since they quote the duplicate value.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return attrcache.ErrNotFound
+	}
+	if myErr, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		switch myErr.Number {
+		case errDuplicateKey:
+			return attrcache.ErrConflict
+		case errNoReferencedRow:
+			return attrcache.ErrNotFound
+		case errTooManyConnections, errDBAccessDenied, errAccessDenied, errUnknownDatabase,
+			errServerShutdown, errConnectionKilled:
+			return attrcache.Unavailable(err)
+		}
+		return err
+	}
+	if isConnectionFailure(err) {
+		return attrcache.Unavailable(err)
+	}
+	return err
+}
+
+// isConnectionFailure reports whether err says that a connection could not be made or broke.
+func isConnectionFailure(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}

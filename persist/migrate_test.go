@@ -1,0 +1,236 @@
+package persist
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+)
+
+// allVersions returns the versions of the embedded migrations, in order.
+func allVersions(t *testing.T) []string {
+	t.Helper()
+	migrations, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatalf("loadMigrations: %v", err)
+	}
+	var versions []string
+	for _, m := range migrations {
+		versions = append(versions, m.version)
+	}
+	return versions
+}
+
+// recordedVersions returns the versions schema_migrations holds, in order.
+func recordedVersions(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.SQL().QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var versions []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return versions
+}
+
+func TestMigrateAppliesOnceInOrder(t *testing.T) {
+	db := openDB(t, freshDSN(t, "persist_migrate"))
+	want := allVersions(t)
+	if len(want) == 0 || want[0] != "0001_init" {
+		t.Fatalf("embedded versions = %v, want 0001_init first", want)
+	}
+
+	applied, err := db.Migrate(t.Context())
+	if err != nil {
+		t.Fatalf("first Migrate: %v", err)
+	}
+	if !slices.Equal(applied, want) {
+		t.Errorf("first Migrate applied %v, want %v", applied, want)
+	}
+	applied, err = db.Migrate(t.Context())
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("second Migrate applied %v, want nothing", applied)
+	}
+	if got := recordedVersions(t, db); !slices.Equal(got, want) {
+		t.Errorf("schema_migrations = %v, want %v", got, want)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	dsn := freshDSN(t, "persist_migrate_concurrent")
+	const processes = 4
+	dbs := make([]*DB, processes)
+	for i := range dbs {
+		dbs[i] = openDB(t, dsn)
+	}
+
+	applied := make([][]string, processes)
+	errs := make([]error, processes)
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() { applied[i], errs[i] = db.Migrate(t.Context()) })
+	}
+	wg.Wait()
+
+	var all []string
+	for i := range dbs {
+		if errs[i] != nil {
+			t.Errorf("Migrate %d: %v", i, errs[i])
+		}
+		all = append(all, applied[i]...)
+	}
+	slices.Sort(all)
+	want := allVersions(t)
+	if !slices.Equal(all, want) {
+		t.Errorf("versions applied by all processes together = %v, want each of %v once", all, want)
+	}
+	if got := recordedVersions(t, dbs[0]); !slices.Equal(got, want) {
+		t.Errorf("schema_migrations = %v, want %v", got, want)
+	}
+}
+
+func TestSchemaConventions(t *testing.T) {
+	t.Run("every date is DATETIME(6)", func(t *testing.T) {
+		rows, err := testDB.SQL().QueryContext(t.Context(), `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE
+			FROM information_schema.COLUMNS
+			WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE IN ('datetime', 'timestamp', 'date')
+			AND COLUMN_TYPE <> 'datetime(6)'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var table, column, typ string
+			if err := rows.Scan(&table, &column, &typ); err != nil {
+				t.Fatal(err)
+			}
+			t.Errorf("%s.%s is %s, want datetime(6)", table, column, typ)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("every table is InnoDB utf8mb4_bin", func(t *testing.T) {
+		rows, err := testDB.SQL().QueryContext(t.Context(), `SELECT TABLE_NAME, ENGINE, TABLE_COLLATION
+			FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var tables []string
+		for rows.Next() {
+			var table, engine, collation string
+			if err := rows.Scan(&table, &engine, &collation); err != nil {
+				t.Fatal(err)
+			}
+			tables = append(tables, table)
+			if engine != "InnoDB" || collation != "utf8mb4_bin" {
+				t.Errorf("%s: engine %s, collation %s; want InnoDB, utf8mb4_bin", table, engine, collation)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"schema_migrations", "sso_attr", "sso_session", "sso_user"}
+		if !slices.Equal(tables, want) {
+			t.Errorf("tables = %v, want %v", tables, want)
+		}
+	})
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(text string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(text)} }
+	tests := []struct {
+		name     string
+		fsys     fstest.MapFS
+		want     []string // versions; nil when an error is wanted
+		errorHas string
+	}{
+		{
+			name: "ordered by number",
+			fsys: fstest.MapFS{
+				"migrations/0002_b.sql": file("SELECT 2;"),
+				"migrations/0001_a.sql": file("SELECT 1;"),
+				"migrations/0010_c.sql": file("SELECT 10;"),
+			},
+			want: []string{"0001_a", "0002_b", "0010_c"},
+		},
+		{
+			name:     "malformed name",
+			fsys:     fstest.MapFS{"migrations/1_init.sql": file("SELECT 1;")},
+			errorHas: "NNNN_what.sql",
+		},
+		{
+			name: "number used twice",
+			fsys: fstest.MapFS{
+				"migrations/0001_a.sql": file("SELECT 1;"),
+				"migrations/0001_b.sql": file("SELECT 1;"),
+			},
+			errorHas: "same number",
+		},
+		{
+			name:     "no statement",
+			fsys:     fstest.MapFS{"migrations/0001_a.sql": file("-- nothing\n")},
+			errorHas: "no statement",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			migrations, err := loadMigrations(tt.fsys)
+			if tt.errorHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errorHas) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.errorHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range migrations {
+				got = append(got, m.version)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("versions = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{"one", "SELECT 1;\n", []string{"SELECT 1"}},
+		{
+			"comments and blank lines dropped",
+			"-- header; with a semicolon\n\nCREATE TABLE t (\n    -- a column\n    a INT\n);\n\nSELECT 2;",
+			[]string{"CREATE TABLE t (\n    a INT\n)", "SELECT 2"},
+		},
+		{"last without semicolon", "SELECT 1;\nSELECT 2\n", []string{"SELECT 1", "SELECT 2"}},
+		{"only comments", "-- nothing\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := splitStatements(tt.text); !slices.Equal(got, tt.want) {
+				t.Errorf("splitStatements = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
