@@ -24,6 +24,10 @@ func (s AttrScope) IsSession() bool { return s.Session != "" }
 
 // Attr is one attribute as stored. Value is the JSON text of the value, or, when IsEncrypted, the
 // JSON string of its sealed envelope. ExpirationTime is NeverExpires for what never expires.
+//
+// Version orders the writes of one attribute, across deletions too: every write gives the row a
+// version greater than any it or a deleted row of the same key had, so a cache can refuse an older
+// copy, and a deletion's tombstone outranks every copy made before it.
 type Attr struct {
 	Scope          AttrScope
 	Name           string
@@ -62,8 +66,9 @@ type AttrStore interface {
 	Attrs(ctx context.Context, scope AttrScope, names []string, now time.Time) (map[string]*Attr, error)
 	// AttrNames returns the names of the scope's attributes, in no particular order.
 	AttrNames(ctx context.Context, scope AttrScope, now time.Time) ([]string, error)
-	// DeleteAttrs deletes the named attributes; missing ones are ignored.
-	DeleteAttrs(ctx context.Context, scope AttrScope, names []string, now time.Time) error
+	// DeleteAttrs deletes the named attributes; missing ones are ignored. It returns a version
+	// greater than that of every row it deleted, for a cache's tombstones.
+	DeleteAttrs(ctx context.Context, scope AttrScope, names []string, now time.Time) (tombstone int64, err error)
 }
 
 // ValidAttrName reports whether name may name an attribute: 1 to MaxAttrNameBytes bytes of UTF-8
