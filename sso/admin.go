@@ -8,32 +8,79 @@ import (
 
 // The admin calls serve the command line (attrcache sso …): they act by username, need no UST
 // and are not limited to super-users. A user they create is approved, with
-// approval_status_mod_by "auto".
+// approval_status_mod_by "auto". An unknown username gives E005001 with the message "no such
+// user".
 
-// AdminCreateUser creates a user, a super-user when superUser is true. A taken username gives
-// E001002.
+// AdminCreateUser creates a user, a super-user when superUser is true (whose sign-up is always
+// final). A missing username gives E001001, a taken one E001002, and the other input is checked
+// as CreateUser checks it. The result holds no secrets.
 func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser bool) (*attrcache.User, error) {
-	return nil, errNotImplemented
+	if superUser {
+		in.SignUpStatus = attrcache.SignUpFinal
+	}
+	role := newUserRole{superUser: superUser, approval: attrcache.ApprovalApproved, createdBy: attrcache.ModByAuto}
+	u, err := a.createUser(ctx, in, role, a.now())
+	if err != nil {
+		return nil, err
+	}
+	return withoutSecrets(u), nil
 }
 
 // AdminSetLocked locks or unlocks the user and returns their user_id.
 func (a *API) AdminSetLocked(ctx context.Context, username string, locked bool) (string, error) {
-	return "", errNotImplemented
+	userID, err := a.userIDOf(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	var upd attrcache.UserUpdate
+	setLock(&upd, locked, attrcache.ModByAuto, a.now())
+	return userID, a.updateUserByID(ctx, userID, upd)
 }
 
-// AdminDeleteUser deletes the user and returns their user_id.
+// AdminDeleteUser deletes the user with their sessions and attributes and returns their user_id.
 func (a *API) AdminDeleteUser(ctx context.Context, username string) (string, error) {
-	return "", errNotImplemented
+	userID, err := a.userIDOf(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	err = a.users.DeleteUser(ctx, userID)
+	return userID, storeError(err, "delete user", noSuchUser())
 }
 
-// AdminChangePassword sets the user's password (checked against the policy), its expiry in days
-// (<= 0: the default) and must_change, and returns their user_id.
+// AdminChangePassword sets the user's password (checked against the policy, with its specific
+// codes), its expiry in days (<= 0: the default) and must_change, and returns their user_id.
 func (a *API) AdminChangePassword(ctx context.Context, username, password string, expiryDays int, mustChange bool) (string, error) {
-	return "", errNotImplemented
+	userID, err := a.userIDOf(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	if err := a.cfg.Password.Validate(password); err != nil {
+		return "", err
+	}
+	now := a.now()
+	return userID, a.savePassword(ctx, userID, password, a.passwordExpiryAt(now, expiryDays), mustChange, now)
 }
 
-// AdminResetTOTPKey sets the user's TOTP key (generated when key is "") and returns their
-// user_id and the key.
+// AdminResetTOTPKey sets the user's TOTP key (generated when key is "", E008002 when it is not
+// base32) and returns their user_id and the key. The label is left as it is.
 func (a *API) AdminResetTOTPKey(ctx context.Context, username, key string) (userID, totpKey string, err error) {
-	return "", "", errNotImplemented
+	if userID, err = a.userIDOf(ctx, username); err != nil {
+		return "", "", err
+	}
+	if totpKey, err = a.resetTOTPKey(ctx, userID, key, nil); err != nil {
+		return "", "", err
+	}
+	return userID, totpKey, nil
+}
+
+// userIDOf returns the user_id of username (E005001 "no such user" if there is none).
+func (a *API) userIDOf(ctx context.Context, username string) (string, error) {
+	if username == "" {
+		return "", noSuchUser()
+	}
+	u, err := a.users.UserByUsername(ctx, username)
+	if err != nil {
+		return "", storeError(err, "look up user", noSuchUser())
+	}
+	return u.UserID, nil
 }

@@ -8,8 +8,8 @@
 package sso
 
 import (
-	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -18,19 +18,22 @@ import (
 // HashParams are the argon2id parameters of new password hashes. Hashes keep the parameters they
 // were made with, so changing these affects only passwords set afterwards.
 type HashParams struct {
-	Time      uint32 // iterations
+	Time      uint32 // iterations, at least 1
 	MemoryKiB uint32
-	Threads   uint8
-	KeyLen    uint32
-	SaltLen   uint32
+	Threads   uint8  // at least 1
+	KeyLen    uint32 // 0: 32
+	SaltLen   uint32 // 0: 16
 }
 
 // ThrottleConfig bounds password guessing: at most PerUsername failed logins for one username
-// and PerAddress for one client address within Window; 0 disables that limit.
+// and PerAddress for one client address within Window; 0 disables that limit. At most
+// MaxTracked usernames and as many addresses are remembered (0: 100,000 each); past that the
+// ones whose last failure is oldest are forgotten first.
 type ThrottleConfig struct {
 	PerUsername int
 	PerAddress  int
 	Window      time.Duration
+	MaxTracked  int
 }
 
 // Config is the behaviour of the API (Zato's sso.conf, under attrcache's names).
@@ -81,204 +84,69 @@ type API struct {
 	keys     *attrcache.Keyring
 	users    attrcache.UserStore
 	sessions attrcache.SessionStore
+	throttle *loginThrottle
+	// dummyHash is verified against when a login names no usable user, so that such a login
+	// takes as long as one with a wrong password and does not reveal which usernames exist.
+	dummyHash string
 }
 
-// New returns the API over the given stores. keys seals USTs.
+// New returns the API over the given stores. keys seals USTs. It fails for a configuration that
+// cannot work: no app, a non-positive session or password lifetime or page size, or argon2id
+// parameters below one iteration or one thread.
 func New(cfg Config, keys *attrcache.Keyring, users attrcache.UserStore, sessions attrcache.SessionStore) (*API, error) {
 	if keys == nil || users == nil || sessions == nil {
 		return nil, errors.New("sso.New: keys, users and sessions are required")
 	}
-	return &API{cfg: cfg, keys: keys, users: users, sessions: sessions}, nil
+	if err := validateConfig(&cfg); err != nil {
+		return nil, err
+	}
+	dummyHash, err := hashPassword(cfg.Hash, randomToken())
+	if err != nil {
+		return nil, err
+	}
+	return &API{
+		cfg:       cfg,
+		keys:      keys,
+		users:     users,
+		sessions:  sessions,
+		throttle:  newLoginThrottle(cfg.Throttle),
+		dummyHash: dummyHash,
+	}, nil
 }
 
-var errNotImplemented = errors.New("not implemented yet")
-
-// LoginInput is what a login sends. Empty strings stand for both absent and null values.
-type LoginInput struct {
-	Username    string
-	Password    string
-	CurrentApp  string
-	TOTPCode    string
-	NewPassword string
-	RemoteAddr  string
-	UserAgent   string
+// validateConfig fills the defaults documented on Config and refuses values that cannot work.
+func validateConfig(cfg *Config) error {
+	switch {
+	case len(cfg.Apps) == 0:
+		return errors.New("sso.New: Config.Apps lists no application")
+	case cfg.SessionExpiry <= 0:
+		return errors.New("sso.New: Config.SessionExpiry must be positive")
+	case cfg.PasswordExpiry <= 0:
+		return errors.New("sso.New: Config.PasswordExpiry must be positive")
+	case cfg.SearchDefaultPageSize <= 0 || cfg.SearchMaxPageSize < cfg.SearchDefaultPageSize:
+		return errors.New("sso.New: Config.SearchDefaultPageSize must be positive and at most SearchMaxPageSize")
+	case cfg.Hash.Time < 1 || cfg.Hash.Threads < 1:
+		return errors.New("sso.New: Config.Hash needs at least one iteration and one thread")
+	}
+	if cfg.Hash.KeyLen == 0 {
+		cfg.Hash.KeyLen = 32
+	}
+	if cfg.Hash.SaltLen == 0 {
+		cfg.Hash.SaltLen = 16
+	}
+	if cfg.Now == nil {
+		cfg.Now = attrcache.Now
+	}
+	return nil
 }
 
-// LoginResult is a successful login. Warning is attrcache.CodePasswordAboutToExpire when the
-// password is about to expire (status "warning" on the wire), else "".
-type LoginResult struct {
-	UST            string
-	Warning        string
-	ExpirationTime time.Time
-}
+// now is the current time as stored: UTC, to the microsecond.
+func (a *API) now() time.Time { return a.cfg.Now().UTC().Truncate(time.Microsecond) }
 
-// Login checks the credentials in Zato's order and opens a session.
-func (a *API) Login(ctx context.Context, cid string, in LoginInput) (*LoginResult, error) {
-	return nil, errNotImplemented
-}
-
-// Logout ends the session of ust. It answers nil whatever the UST is (only an unknown app fails).
-func (a *API) Logout(ctx context.Context, cid, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// UserView is a user as shown to a caller: Full is true when the caller is a super-user and may
-// see every field; otherwise only the regular fields are shown.
-type UserView struct {
-	User *attrcache.User
-	Full bool
-}
-
-// GetCurrentUser returns the caller's own user.
-func (a *API) GetCurrentUser(ctx context.Context, cid, ust, app, remoteAddr string) (*UserView, error) {
-	return nil, errNotImplemented
-}
-
-// GetUserByID returns any user to a super-user (E005001 otherwise or for an unknown id).
-func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*UserView, error) {
-	return nil, errNotImplemented
-}
-
-// CreateUserInput is a new user. Nil pointers are absent values.
-type CreateUserInput struct {
-	Username           string
-	Password           *string // nil: a random password is generated
-	Email              *string
-	DisplayName        *string
-	FirstName          *string
-	MiddleName         *string
-	LastName           *string
-	IsLocked           bool
-	PasswordMustChange bool
-	IsTOTPEnabled      bool
-	TOTPKey            *string // nil or "": generated
-	TOTPLabel          *string
-	SignUpStatus       string // "": final
-	AutoApprove        bool
-}
-
-// CreateUser creates a regular user; the caller must be a super-user.
-func (a *API) CreateUser(ctx context.Context, cid string, in CreateUserInput, ust, app, remoteAddr string) (*attrcache.User, error) {
-	return nil, errNotImplemented
-}
-
-// UpdateCurrentUser updates the caller's own user from data, keyed by Zato's names. A key absent
-// from data leaves the column alone; a nil value clears it where the reference allows.
-func (a *API) UpdateCurrentUser(ctx context.Context, cid string, data map[string]any, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// UpdateUserByID updates the user userID from data; see UpdateCurrentUser.
-func (a *API) UpdateUserByID(ctx context.Context, cid, userID string, data map[string]any, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// DeleteUserByID deletes a user with their sessions and attributes; super-user only.
-func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// ApproveUser sets the user's approval_status to approved; super-user only.
-func (a *API) ApproveUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// RejectUser sets the user's approval_status to rejected; super-user only.
-func (a *API) RejectUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// LockUser locks the user; super-user only.
-func (a *API) LockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// UnlockUser unlocks the user; super-user only.
-func (a *API) UnlockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// ChangePasswordInput is a password change. UserID "" is the caller.
-type ChangePasswordInput struct {
-	UserID             string
-	OldPassword        string
-	NewPassword        string
-	PasswordExpiryDays int // <= 0: the default
-	MustChange         bool
-}
-
-// ChangePassword sets a new password (see zato-sso-reference.md §6).
-func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordInput, ust, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// ResetTOTPKey sets a user's TOTP key (generated when totpKey is "") and label, and returns the key.
-func (a *API) ResetTOTPKey(ctx context.Context, cid, userID, totpKey, totpLabel, ust, app, remoteAddr string) (string, error) {
-	return "", errNotImplemented
-}
-
-// SearchInput is a user search; super-user only.
-type SearchInput struct {
-	attrcache.UserQuery
-	Paginate bool
-	CurPage  int
-	PageSize int
-}
-
-// SearchResult is one page of a search.
-type SearchResult struct {
-	Users       []*attrcache.User
-	Total       int
-	NumPages    int
-	PageSize    int
-	CurPage     int
-	HasNextPage bool
-	HasPrevPage bool
-	NextPage    *int
-	PrevPage    *int
-}
-
-// Search finds users (zato-sso-reference.md §2.4).
-func (a *API) Search(ctx context.Context, cid string, in SearchInput, ust, app, remoteAddr string) (*SearchResult, error) {
-	return nil, errNotImplemented
-}
-
-// SignupInput is a self-service sign-up.
-type SignupInput struct {
-	Username   string
-	Password   string
-	Email      *string
-	AppList    []string
-	CurrentApp string
-	RemoteAddr string
-}
-
-// Signup creates a user waiting for confirmation and returns the confirmation token.
-func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, error) {
-	return "", errNotImplemented
-}
-
-// ConfirmSignup confirms the sign-up of token.
-func (a *API) ConfirmSignup(ctx context.Context, cid, token, app, remoteAddr string) error {
-	return errNotImplemented
-}
-
-// GetSession returns the session of targetUST to a super-user currentUST.
-func (a *API) GetSession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (*attrcache.Session, error) {
-	return nil, errNotImplemented
-}
-
-// VerifySession tells a super-user currentUST whether targetUST is a live session.
-func (a *API) VerifySession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (bool, error) {
-	return false, errNotImplemented
-}
-
-// RenewSession extends the caller's session by the session expiry and returns its new end.
-func (a *API) RenewSession(ctx context.Context, cid, ust, app, remoteAddr string) (time.Time, error) {
-	return time.Time{}, errNotImplemented
-}
-
-// ListSessions returns the caller's live sessions.
-func (a *API) ListSessions(ctx context.Context, cid, ust, app, remoteAddr string) ([]*attrcache.Session, error) {
-	return nil, errNotImplemented
+// checkApp is the first check of every call: current_app must be one of Config.Apps (E004001).
+func (a *API) checkApp(app string) error {
+	if slices.Contains(a.cfg.Apps, app) {
+		return nil
+	}
+	return &attrcache.Error{Kind: attrcache.KindAppInvalid, Code: attrcache.CodeAppInvalid, Message: "unknown current_app"}
 }

@@ -1,0 +1,51 @@
+package sso
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/attrcache/attrcache"
+)
+
+// storeError turns an error of a store into what the caller of the API sees: an *attrcache.Error
+// (Unavailable above all) passes unchanged, ErrNotFound becomes notFound (when the call expects
+// it; nil means it does not), ErrConflict a taken username (E001002), and anything else is an
+// internal error, wrapped with op.
+func storeError(err error, op string, notFound *attrcache.Error) error {
+	var e *attrcache.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return e
+	case notFound != nil && errors.Is(err, attrcache.ErrNotFound):
+		return notFound
+	case errors.Is(err, attrcache.ErrConflict):
+		return usernameTaken()
+	default:
+		return attrcache.Internal(fmt.Errorf("sso: %s: %w", op, err))
+	}
+}
+
+// isDenied reports whether err is a failed check, as opposed to a backend failure or a bug.
+func isDenied(err error) bool {
+	var e *attrcache.Error
+	return errors.As(err, &e) && e.Kind == attrcache.KindDenied
+}
+
+func noSuchSession() *attrcache.Error {
+	return attrcache.Denied(attrcache.CodeNoSuchSession, "no such session")
+}
+
+// noSuchUser is E005001 with a message: the answer for an unknown user_id or username.
+func noSuchUser() *attrcache.Error {
+	return attrcache.Denied(attrcache.CodeNotAllowed, "no such user")
+}
+
+func usernameTaken() *attrcache.Error {
+	return attrcache.Denied(attrcache.CodeUsernameExists, "the username is already taken")
+}
+
+func superUserRequired(code string) *attrcache.Error {
+	return attrcache.Denied(code, "a super-user is required")
+}

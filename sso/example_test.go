@@ -1,0 +1,138 @@
+package sso_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/sso"
+)
+
+// The examples run against the real MariaDB and Redis: exampleAPI is built in TestMain over
+// persist (MySQL) and cache (Redis), with Zato's defaults and current_app "CRM".
+
+// exampleSuperUser creates a super-user as `attrcache sso create-super-user` does and logs in.
+func exampleSuperUser(ctx context.Context, username string) (ust string, err error) {
+	password := "correct horse battery staple"
+	if _, err := exampleAPI.AdminCreateUser(ctx, sso.CreateUserInput{Username: username, Password: &password}, true); err != nil {
+		return "", err
+	}
+	res, err := exampleAPI.Login(ctx, "cid-1", sso.LoginInput{
+		Username: username, Password: password, CurrentApp: "CRM", RemoteAddr: "10.151.17.19",
+	})
+	if err != nil {
+		return "", err
+	}
+	return res.UST, nil
+}
+
+func ExampleAPI_Login() {
+	ctx := context.Background()
+	password := "correct horse battery staple"
+	if _, err := exampleAPI.AdminCreateUser(ctx, sso.CreateUserInput{Username: "example.login", Password: &password}, true); err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := exampleAPI.Login(ctx, "cid-1", sso.LoginInput{
+		Username:   "example.login",
+		Password:   password,
+		CurrentApp: "CRM",
+		RemoteAddr: "10.151.17.19",
+		UserAgent:  "Firefox 139",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("has UST:", res.UST != "")
+	fmt.Printf("warning: %q\n", res.Warning)
+	fmt.Println("valid for:", res.ExpirationTime.Sub(time.Now()).Round(time.Hour))
+
+	_, err = exampleAPI.Login(ctx, "cid-2", sso.LoginInput{Username: "example.login", Password: "wrong", CurrentApp: "CRM"})
+	fmt.Println("wrong password:", attrcache.CodeOf(err))
+	// Output:
+	// has UST: true
+	// warning: ""
+	// valid for: 1h0m0s
+	// wrong password: E005001
+}
+
+func ExampleAPI_GetCurrentUser() {
+	ctx := context.Background()
+	ust, err := exampleSuperUser(ctx, "example.get")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	view, err := exampleAPI.GetCurrentUser(ctx, "cid-3", ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	u := view.User
+	fmt.Println(u.Username, u.IsSuperUser, u.ApprovalStatus, u.ApprovalStatusModBy, u.SignUpStatus)
+	fmt.Println("every field:", view.Full)
+	// Output:
+	// example.get true approved auto final
+	// every field: true
+}
+
+func ExampleAPI_UpdateCurrentUser() {
+	ctx := context.Background()
+	ust, err := exampleSuperUser(ctx, "example.update.current")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	data := map[string]any{
+		"display_name": "My New Display Name",
+		"email":        "my.new.email@example.com",
+	}
+	if err := exampleAPI.UpdateCurrentUser(ctx, "cid-4", data, ust, "CRM", "10.151.17.19"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	view, err := exampleAPI.GetCurrentUser(ctx, "cid-5", ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(*view.User.DisplayName)
+	fmt.Println(*view.User.Email)
+	// Output:
+	// My New Display Name
+	// my.new.email@example.com
+}
+
+func ExampleAPI_UpdateUserByID() {
+	ctx := context.Background()
+	ust, err := exampleSuperUser(ctx, "example.update.by.id")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	target, err := exampleAPI.AdminCreateUser(ctx, sso.CreateUserInput{Username: "example.update.target"}, false)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	data := map[string]any{
+		"is_locked":       true,
+		"password_expiry": "2035-01-31T12:30:00",
+	}
+	if err := exampleAPI.UpdateUserByID(ctx, "cid-6", target.UserID, data, ust, "CRM", "10.151.17.19"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	view, err := exampleAPI.GetUserByID(ctx, "cid-7", target.UserID, ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("locked:", view.User.IsLocked)
+	fmt.Println("password expires:", attrcache.FormatTime(view.User.PasswordExpiry))
+	// Output:
+	// locked: true
+	// password expires: 2035-01-31T12:30:00
+}
