@@ -1,0 +1,156 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/attrcache/attrcache"
+)
+
+func TestWriteScript(t *testing.T) {
+	ctx := context.Background()
+	rdb := newRedis(t)
+	s, _ := newTestStore(t, rdb)
+	later := time.Now().Add(time.Hour)
+
+	value := func(version int64) write {
+		p := &attrcache.Principal{UserID: "zusr-script", Version: version}
+		encoded, err := encodePrincipal(p)
+		if err != nil {
+			t.Fatalf("encoding: %v", err)
+		}
+		return write{value: encoded, version: version, expireAt: later}
+	}
+	tomb := tombstoneWrite("", later)
+
+	tests := []struct {
+		name       string
+		before     []write // stored first, in order
+		write      write
+		wantStored bool
+		wantValue  string
+	}{
+		{name: "absent key", write: value(5), wantStored: true, wantValue: value(5).value},
+		{name: "older version is replaced", before: []write{value(4)}, write: value(5), wantStored: true, wantValue: value(5).value},
+		{name: "equal version is rewritten", before: []write{value(5)}, write: value(5), wantStored: true, wantValue: value(5).value},
+		{name: "newer version is kept", before: []write{value(6)}, write: value(5), wantStored: false, wantValue: value(6).value},
+		{name: "tombstone is kept", before: []write{value(4), tomb}, write: value(5), wantStored: false, wantValue: tombstone},
+		{name: "tombstone replaces a newer version", before: []write{value(9)}, write: tomb, wantStored: true, wantValue: tombstone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := s.keys.principal(attrcache.NewUserID())
+			for _, w := range tt.before {
+				w.key = key
+				if _, err := s.apply(ctx, w); err != nil {
+					t.Fatalf("storing %q first: %v", w.value, err)
+				}
+			}
+			w := tt.write
+			w.key = key
+			stored, err := s.apply(ctx, w)
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if stored[0] != tt.wantStored {
+				t.Errorf("stored = %v, want %v", stored[0], tt.wantStored)
+			}
+			if got, _ := rawValue(t, rdb, key); got != tt.wantValue {
+				t.Errorf("Redis holds %q, want %q", got, tt.wantValue)
+			}
+		})
+	}
+}
+
+func TestWriteScriptReplacesMalformedValue(t *testing.T) {
+	ctx := context.Background()
+	rdb := newRedis(t)
+	s, _ := newTestStore(t, rdb)
+	key := s.keys.principal(attrcache.NewUserID())
+	if err := rdb.Set(ctx, key, "garbage", time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	w := principalWriteForTest(t, s, &attrcache.Principal{UserID: "zusr-x", Version: 1})
+	w.key = key
+	stored, err := s.apply(ctx, w)
+	if err != nil || !stored[0] {
+		t.Fatalf("apply over a malformed value = %v, %v; want stored", stored, err)
+	}
+}
+
+func TestWriteScriptExpiry(t *testing.T) {
+	ctx := context.Background()
+	rdb := newRedis(t)
+	s, _ := newTestStore(t, rdb)
+	// Whole milliseconds, as Redis keeps them.
+	soon := time.UnixMilli(time.Now().Add(2 * time.Minute).UnixMilli())
+	later := time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())
+
+	tests := []struct {
+		name       string
+		before     *write
+		write      write
+		wantExpiry time.Time
+	}{
+		{name: "value expires when told", write: write{value: "v1:{}", version: 1, expireAt: later}, wantExpiry: later},
+		{name: "far future is kept exactly", write: write{value: "v1:{}", version: 1, expireAt: attrcache.NeverExpires}, wantExpiry: attrcache.NeverExpires},
+		{name: "tombstone over nothing lasts its own time", write: tombstoneWrite("", soon), wantExpiry: soon},
+		{name: "tombstone never outlives the value it replaces", before: &write{value: "v1:{}", version: 1, expireAt: soon}, write: tombstoneWrite("", later), wantExpiry: soon},
+		{name: "tombstone ends first when it is shorter", before: &write{value: "v1:{}", version: 1, expireAt: later}, write: tombstoneWrite("", soon), wantExpiry: soon},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := s.keys.session(attrcache.NewUserID(), attrcache.HashSessionID(attrcache.NewSessionID()))
+			if tt.before != nil {
+				w := *tt.before
+				w.key = key
+				if _, err := s.apply(ctx, w); err != nil {
+					t.Fatalf("storing first: %v", err)
+				}
+			}
+			w := tt.write
+			w.key = key
+			if _, err := s.apply(ctx, w); err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			got := expiresAt(t, rdb, key)
+			// Capping by the replaced value's PTTL goes through Redis's clock: allow its rounding.
+			if diff := got.Sub(tt.wantExpiry).Abs(); diff > time.Second {
+				t.Errorf("key expires at %v, want %v", got, tt.wantExpiry)
+			}
+		})
+	}
+}
+
+// TestWriteScriptNotLoaded checks the fallback from EVALSHA to EVAL when Redis has forgotten the
+// script, as after a restart.
+func TestWriteScriptNotLoaded(t *testing.T) {
+	ctx := context.Background()
+	hook := newFaultHook()
+	rdb := newRedis(t, hook)
+	s, _ := newTestStore(t, rdb)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH: %v", err)
+	}
+	w := principalWriteForTest(t, s, &attrcache.Principal{UserID: attrcache.NewUserID(), Version: 1})
+	stored, err := s.apply(ctx, w)
+	if err != nil || !stored[0] {
+		t.Fatalf("apply = %v, %v; want stored", stored, err)
+	}
+	if got := hook.sent("eval"); got != 1 {
+		t.Errorf("EVAL sent %d times, want 1 (the fallback)", got)
+	}
+	if _, ok := rawValue(t, rdb, w.key); !ok {
+		t.Errorf("%s was not stored", w.key)
+	}
+}
+
+func principalWriteForTest(t *testing.T, s *Store, p *attrcache.Principal) write {
+	t.Helper()
+	w, err := s.principalWrite(p)
+	if err != nil {
+		t.Fatalf("principalWrite: %v", err)
+	}
+	return w
+}
