@@ -1,8 +1,8 @@
-// Package persist keeps attrcache's users and sessions (and, later, attributes) in MySQL or
-// MariaDB, the system of record. It implements attrcache.UserStore and attrcache.SessionStore,
-// owns the schema as embedded, versioned migrations, and is the only package that imports the
-// MySQL driver: driver errors become attrcache.ErrNotFound, attrcache.ErrConflict or an
-// attrcache.Unavailable error here and go no further.
+// Package persist keeps attrcache's users, sessions and attributes in MySQL or MariaDB, the
+// system of record. It implements attrcache.UserStore, attrcache.SessionStore and
+// attrcache.AttrStore, owns the schema as embedded, versioned migrations, and is the only
+// package that imports the MySQL driver: driver errors become attrcache.ErrNotFound,
+// attrcache.ErrConflict or an attrcache.Unavailable error here and go no further.
 //
 // E-mail addresses and TOTP keys are sealed with the keyring before they are written and opened
 // when they are read. Every date is stored and returned in UTC to the microsecond.
@@ -45,11 +45,15 @@ const sessionSQLMode = "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FO
 type DB struct {
 	db   *sql.DB
 	keys *attrcache.Keyring
+	// maxPacket is the size of the largest statement that both the server (max_allowed_packet)
+	// and the driver accept; writes of many attributes are split to stay under it.
+	maxPacket int
 }
 
 var (
 	_ attrcache.UserStore    = (*DB)(nil)
 	_ attrcache.SessionStore = (*DB)(nil)
+	_ attrcache.AttrStore    = (*DB)(nil)
 )
 
 // Open opens a connection pool to the database named in dsn (a go-sql-driver DSN) and pings it.
@@ -57,7 +61,8 @@ var (
 // microsecond, parameters are interpolated on the client (one round trip per statement), the
 // session is in strict SQL mode, and connecting times out after 5 seconds unless the DSN sets
 // a timeout. The pool holds at most 64 connections, keeps up to 64 idle, and recycles each after
-// 30 minutes (5 idle). keys seals and opens e-mail addresses and TOTP keys. A server that cannot
+// 30 minutes (5 idle). keys seals and opens e-mail addresses and TOTP keys. The size of the
+// largest statement the server and the driver accept is read once, here. A server that cannot
 // be reached gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error) {
 	if keys == nil {
@@ -95,7 +100,15 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error)
 		_ = pool.Close()
 		return nil, fmt.Errorf("persist: open: ping: %w", mapError(err))
 	}
-	return &DB{db: pool, keys: keys}, nil
+	var maxPacket int
+	if err := pool.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("persist: open: read max_allowed_packet: %w", mapError(err))
+	}
+	if cfg.MaxAllowedPacket > 0 { // 0 makes the driver take the server's
+		maxPacket = min(maxPacket, cfg.MaxAllowedPacket)
+	}
+	return &DB{db: pool, keys: keys, maxPacket: maxPacket}, nil
 }
 
 // EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the
@@ -178,4 +191,20 @@ func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx)
 		return fmt.Errorf("commit: %w", mapError(err))
 	}
 	return nil
+}
+
+// deadlockAttempts bounds how many times inWriteTx runs a transaction that InnoDB keeps choosing
+// as the victim of a deadlock.
+const deadlockAttempts = 3
+
+// inWriteTx runs fn in a read-write transaction as inTx does and, when InnoDB rolled the
+// transaction back to break a deadlock, runs fn again in a new one, deadlockAttempts times in
+// all. fn must be safe to run again: it starts from scratch in each transaction.
+func (db *DB) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.inTx(ctx, nil, fn)
+		if !isDeadlock(err) || attempt == deadlockAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
 }

@@ -22,13 +22,20 @@ const (
 	errUnknownDatabase    = 1049 // ER_BAD_DB_ERROR
 	errServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
 	errConnectionKilled   = 1927 // MariaDB ER_CONNECTION_KILLED
+	errDeadlock           = 1213 // ER_LOCK_DEADLOCK: the transaction was rolled back
+	errDataTooLong        = 1406 // ER_DATA_TOO_LONG: a value does not fit its column (strict mode)
+	errTruncatedValue     = 1292 // ER_TRUNCATED_WRONG_VALUE: e.g. a date outside DATETIME's range
+	errIncorrectString    = 1366 // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: a value the column cannot hold
+	errOutOfRange         = 1264 // ER_WARN_DATA_OUT_OF_RANGE
 )
 
 // mapError turns a driver or database/sql error into the domain's: no row becomes
 // attrcache.ErrNotFound, a taken unique key attrcache.ErrConflict, a foreign key naming a
 // missing user attrcache.ErrNotFound, and a server that cannot be reached or used (refused or
 // broken connection, timeout, refused login, unknown database, shutdown) an
-// attrcache.Unavailable error. Any other error is returned as it is. The driver's messages are
+// attrcache.Unavailable error, and a value the column cannot hold (too long, a date out of range)
+// an E008002 input error, since only client input can be that large. Any other error is returned
+// as it is. The driver's messages are
 // not kept for conflicts, since they quote the duplicate value.
 func mapError(err error) error {
 	if err == nil {
@@ -46,6 +53,8 @@ func mapError(err error) error {
 		case errTooManyConnections, errDBAccessDenied, errAccessDenied, errUnknownDatabase,
 			errServerShutdown, errConnectionKilled:
 			return attrcache.Unavailable(err)
+		case errDataTooLong, errTruncatedValue, errIncorrectString, errOutOfRange:
+			return attrcache.InvalidInput("a value is too long or out of range for where it is stored")
 		}
 		return err
 	}
@@ -63,4 +72,11 @@ func isConnectionFailure(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr)
+}
+
+// isDeadlock reports whether err says that InnoDB rolled the transaction back to break a
+// deadlock, so that running the transaction again may succeed.
+func isDeadlock(err error) bool {
+	myErr, ok := errors.AsType[*mysql.MySQLError](err)
+	return ok && myErr.Number == errDeadlock
 }

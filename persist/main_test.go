@@ -157,8 +157,8 @@ func createSession(t *testing.T, db *DB, s *attrcache.Session) *attrcache.Sessio
 	return s
 }
 
-// insertAttr stores an attribute row directly (the attribute store is not written yet); hash
-// is "" for a user attribute.
+// insertAttr stores a never-expiring attribute row directly, bypassing the attribute store;
+// hash is "" for a user attribute.
 func insertAttr(t *testing.T, db *DB, userID string, hash attrcache.SessionHash, name string) {
 	t.Helper()
 	now := attrcache.Now()

@@ -127,11 +127,15 @@ func appendStateChange(history []attrcache.SessionStateChange, change attrcache.
 
 // DeleteSession removes the session of userID with that hash and its session attributes, in one
 // transaction. An unknown session is not an error.
+//
+// The session row goes first: writers of session attributes hold a shared lock on it while they
+// write, so taking the session before its attributes keeps the two in one lock order (no
+// deadlock) and lets no attribute be added to a session once it is gone.
 func (db *DB) DeleteSession(ctx context.Context, userID string, hash attrcache.SessionHash) error {
-	err := db.inTx(ctx, nil, func(tx *sql.Tx) error {
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		for _, stmt := range []string{
-			"DELETE FROM sso_attr WHERE user_id = ? AND ust_hash = ?",
 			"DELETE FROM sso_session WHERE user_id = ? AND ust_hash = ?",
+			"DELETE FROM sso_attr WHERE user_id = ? AND ust_hash = ?",
 		} {
 			if _, err := tx.ExecContext(ctx, stmt, userID, hash); err != nil {
 				return mapError(err)

@@ -418,13 +418,22 @@ func TestUpdateUserErrors(t *testing.T) {
 			t.Errorf("after a failed update the user is\n%+v\nwant it unchanged\n%+v", stored, u)
 		}
 	})
-	t.Run("zero password expiry", func(t *testing.T) {
-		u := createUser(t, testDB, newUser())
-		_, err := testDB.UpdateUser(t.Context(), u.UserID, attrcache.UserUpdate{PasswordExpiry: attrcache.SetTo(time.Time{})})
-		if err == nil {
-			t.Error("got nil error, want one for a zero date")
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		upd  attrcache.UserUpdate
+	}{
+		{"zero password expiry", attrcache.UserUpdate{PasswordExpiry: attrcache.SetTo(time.Time{})}},
+		{"first name too long", attrcache.UserUpdate{FirstName: attrcache.SetTo(ptr(strings.Repeat("n", 192)))}},
+		{"username too long", attrcache.UserUpdate{Username: attrcache.SetTo(strings.Repeat("u", 192))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := createUser(t, testDB, newUser())
+			_, err := testDB.UpdateUser(t.Context(), u.UserID, tc.upd)
+			if got := attrcache.AsError(err); got.Code != attrcache.CodeInvalidInput || got.Kind != attrcache.KindDenied {
+				t.Errorf("error = %v, want a denied E008002 input error", err)
+			}
+		})
+	}
 }
 
 func TestDeleteUser(t *testing.T) {

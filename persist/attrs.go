@@ -1,0 +1,481 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attrcache/attrcache"
+)
+
+// Attributes live in sso_attr, keyed by (user_id, ust_hash, name); ust_hash is the session's
+// hash for a session attribute and "" for a user attribute.
+//
+// Every write locks its rows in primary-key order (the items sorted by name, byte order), so that
+// concurrent writes of the same names wait for each other instead of deadlocking. A write to a
+// session's attributes first takes a shared lock on the live session row, which DeleteSession and
+// the purger take before the attributes too.
+//
+// Versions come from the version clock, the database's microseconds since the Unix epoch: every
+// write sets version = GREATEST(version + 1, clock), and a deletion's tombstone is
+// GREATEST(highest deleted version + 1, clock). The clock is read by a statement that runs once
+// the transaction holds the locks of all its rows, so it is read after any deletion of the same
+// keys has committed, and a re-created row's version is above that deletion's tombstone.
+//
+// The lists of names (one per call) go into one statement each: MaxAttrItems names of
+// MaxAttrNameBytes fit in any server's default max_allowed_packet. The rows written, values and
+// all, are split into as many statements as the packet size needs.
+
+// attrColumns are the columns queryAttrs reads, in its order.
+const attrColumns = `user_id, ust_hash, name, value, is_encrypted,
+	creation_time, last_modified, expiration_time, version`
+
+// versionClock is the SQL expression of the version clock: microseconds since the Unix epoch at
+// the start of the statement, by the database's clock. Computed from UTC_TIMESTAMP, it depends on
+// no time zone and does not step back when daylight saving time ends.
+const versionClock = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
+
+// insertAttrsPrefix starts a statement that inserts rows of attrRowPlaceholders. The version of a
+// new row is set by stampVersions.
+const (
+	insertAttrsPrefix = `INSERT INTO sso_attr (user_id, ust_hash, name, value, is_encrypted,
+	creation_time, last_modified, expiration_time, version) VALUES `
+	attrRowPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
+
+// Statement size estimates, to keep a write within the largest packet the server accepts.
+// Interpolated strings are quoted and escaped, which at worst doubles them.
+const (
+	// attrRowOverheadBytes bounds what a row adds to a statement besides its strings: three
+	// quoted dates, a flag, a version, the placeholders' punctuation.
+	attrRowOverheadBytes = 160
+	// attrStmtOverheadBytes bounds the text of a write statement besides its rows.
+	attrStmtOverheadBytes = 1024
+)
+
+// onExistingRow says what a write does with an item whose key already has a row.
+type onExistingRow int
+
+const (
+	// failOnExisting makes any existing row a conflict (ErrConflict).
+	failOnExisting onExistingRow = iota
+	// updateExisting updates the row as SetAttrs says.
+	updateExisting
+)
+
+// SetAttrs creates the items that are absent and updates the others, in one transaction, and
+// returns them as stored, in the order of items. Of items repeating a name, the last one wins
+// and takes the place of the first.
+//
+// An expired row counts as absent: it is replaced, creation time included. A created attribute
+// never expires unless its item gives ExpiresAt; an updated one keeps its expiration time unless
+// its item gives one. Value, IsEncrypted and LastModified (now) are always written.
+//
+// A session scope's session must exist and not have ended at now, and a user scope's user must
+// exist, else attrcache.ErrNotFound. No items: no attributes and no error.
+func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	items = lastItemPerName(items)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	var stored []*attrcache.Attr
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		stored, err = db.setAttrsIn(ctx, tx, scope, items, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persist: set attributes of %s: %w", scope.UserID, err)
+	}
+	return stored, nil
+}
+
+// setAttrsIn does the work of SetAttrs, for items with distinct names, in tx.
+func (db *DB) setAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	if err := lockLiveSession(ctx, tx, scope, now); err != nil {
+		return nil, err
+	}
+	if err := db.writeAttrs(ctx, tx, scope, items, now, updateExisting); err != nil {
+		return nil, err
+	}
+	return stampAndReadBack(ctx, tx, scope, items)
+}
+
+// CreateAttrs creates every item in one transaction and returns them as stored, in the order of
+// items, each with LastModified equal to CreationTime (now). If an item's name has a row that
+// has not expired at now, or repeats another item's, it writes nothing and gives
+// attrcache.ErrConflict; expired rows of those names are replaced. A created attribute never
+// expires unless its item gives ExpiresAt.
+//
+// A session scope's session must exist and not have ended at now, and a user scope's user must
+// exist, else attrcache.ErrNotFound. No items: no attributes and no error.
+func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	if len(lastItemPerName(items)) != len(items) {
+		return nil, fmt.Errorf("persist: create attributes of %s: a name is given twice: %w", scope.UserID, attrcache.ErrConflict)
+	}
+	var created []*attrcache.Attr
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
+			return err
+		}
+		keys, keyArgs := keysOf(scope, itemNames(items))
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys+" AND expiration_time <= ?",
+			append(keyArgs, now)...); err != nil {
+			return mapError(err)
+		}
+		if err := db.writeAttrs(ctx, tx, scope, items, now, failOnExisting); err != nil {
+			return err
+		}
+		var err error
+		created, err = stampAndReadBack(ctx, tx, scope, items)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persist: create attributes of %s: %w", scope.UserID, err)
+	}
+	return created, nil
+}
+
+// UpdateAttrs updates, in one transaction, the items whose attributes exist and have not expired
+// at now, ignoring the others, and returns those it updated as stored, in the order of items. Of
+// items repeating a name, the last one wins and takes the place of the first. Value, IsEncrypted
+// and LastModified (now) are always written, the expiration time only when the item gives
+// ExpiresAt.
+//
+// A session scope's session must exist and not have ended at now, else attrcache.ErrNotFound; a
+// user that does not exist has no attributes to update.
+func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	items = lastItemPerName(items)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	var updated []*attrcache.Attr
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		updated = nil // what an attempt rolled back at its commit had updated
+		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
+			return err
+		}
+		live, err := lockLiveNames(ctx, tx, scope, itemNames(items), now)
+		if err != nil {
+			return err
+		}
+		existing := slices.DeleteFunc(slices.Clone(items), func(item attrcache.AttrWrite) bool {
+			return !live[item.Name]
+		})
+		if len(existing) == 0 {
+			return nil
+		}
+		// Every row is live and locked: the upsert only updates.
+		if err := db.writeAttrs(ctx, tx, scope, existing, now, updateExisting); err != nil {
+			return err
+		}
+		updated, err = stampAndReadBack(ctx, tx, scope, existing)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persist: update attributes of %s: %w", scope.UserID, err)
+	}
+	return updated, nil
+}
+
+// Attrs returns the named attributes of scope that are live at now, keyed by name; missing and
+// expired ones, and those of a session that has ended, are left out.
+func (db *DB) Attrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (map[string]*attrcache.Attr, error) {
+	if len(names) == 0 {
+		return map[string]*attrcache.Attr{}, nil
+	}
+	keys, args := keysOf(scope, names)
+	live, liveArgs := liveAt(scope, now)
+	attrs, err := queryAttrs(ctx, db.db, "SELECT "+attrColumns+" FROM sso_attr WHERE "+keys+" AND "+live,
+		append(args, liveArgs...)...)
+	if err != nil {
+		return nil, fmt.Errorf("persist: attributes of %s: %w", scope.UserID, err)
+	}
+	return attrs, nil
+}
+
+// AttrNames returns the names of the attributes of scope that are live at now, in no particular
+// order; none for a session that has ended.
+func (db *DB) AttrNames(ctx context.Context, scope attrcache.AttrScope, now time.Time) ([]string, error) {
+	live, liveArgs := liveAt(scope, now)
+	query := "SELECT name FROM sso_attr WHERE user_id = ? AND ust_hash = ? AND " + live
+	names, err := queryNames(ctx, db.db, query, append([]any{scope.UserID, scope.Session}, liveArgs...)...)
+	if err != nil {
+		return nil, fmt.Errorf("persist: attribute names of %s: %w", scope.UserID, err)
+	}
+	return names, nil
+}
+
+// DeleteAttrs deletes the named attributes of scope, expired ones too, in one transaction;
+// missing ones are ignored. It returns a tombstone version: above the version of every row it
+// deleted, and at least the version clock. No names: tombstone 0 and nothing deleted.
+func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names []string, _ time.Time) (tombstone int64, err error) {
+	if len(names) == 0 {
+		return 0, nil
+	}
+	keys, args := keysOf(scope, names)
+	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			"SELECT GREATEST(COALESCE(MAX(version) + 1, 0), "+versionClock+") FROM sso_attr WHERE "+keys+" FOR UPDATE",
+			args...).Scan(&tombstone)
+		if err != nil {
+			return mapError(err)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...)
+		return mapError(err)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("persist: delete attributes of %s: %w", scope.UserID, err)
+	}
+	return tombstone, nil
+}
+
+// lockLiveSession checks, for a session scope, that the session exists and has not ended at now,
+// and holds a shared lock on its row until the transaction ends, so that the session cannot be
+// deleted while attributes are written to it. A session that is missing or has ended gives
+// attrcache.ErrNotFound. A user scope needs no check.
+func lockLiveSession(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, now time.Time) error {
+	if !scope.IsSession() {
+		return nil
+	}
+	var found int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM sso_session
+		WHERE ust_hash = ? AND user_id = ? AND expiration_time > ? LOCK IN SHARE MODE`,
+		scope.Session, scope.UserID, now).Scan(&found)
+	if err != nil {
+		return fmt.Errorf("session: %w", mapError(err))
+	}
+	return nil
+}
+
+// lockLiveNames locks the rows of scope with the given names and returns the names of those that
+// have not expired at now.
+func lockLiveNames(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, names []string, now time.Time) (map[string]bool, error) {
+	keys, args := keysOf(scope, names)
+	live, err := queryNames(ctx, tx, "SELECT name FROM sso_attr WHERE "+keys+" AND expiration_time > ? FOR UPDATE",
+		append(args, now)...)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(live))
+	for _, name := range live {
+		set[name] = true
+	}
+	return set, nil
+}
+
+// writeAttrs inserts items (distinct names) into scope at now, sorted by name and split into
+// statements that each fit in the largest packet the server accepts. onExisting says what
+// happens to an item whose key has a row.
+func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time, onExisting onExistingRow) error {
+	sorted := slices.SortedFunc(slices.Values(items), func(a, b attrcache.AttrWrite) int {
+		return strings.Compare(a.Name, b.Name)
+	})
+	rowBytes := func(item attrcache.AttrWrite) int { return attrRowBytes(scope, item) }
+	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, rowBytes) {
+		stmt, args := insertAttrsStmt(scope, batch, now, onExisting)
+		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+			return mapError(err)
+		}
+	}
+	return nil
+}
+
+// insertAttrsStmt returns the statement that inserts batch into scope at now, and its arguments.
+//
+// With updateExisting, an existing row is updated instead: an expired one is replaced as if
+// absent (creation time and expiration time included); a live one keeps its creation time, and
+// its expiration time unless the item gives ExpiresAt. MariaDB applies the assignments of ON
+// DUPLICATE KEY UPDATE in order, each seeing the new values of those before it, so that
+// expiration_time, which the others test, is assigned last.
+func insertAttrsStmt(scope attrcache.AttrScope, batch []attrcache.AttrWrite, now time.Time, onExisting onExistingRow) (string, []any) {
+	var stmt strings.Builder
+	stmt.WriteString(insertAttrsPrefix)
+	args := make([]any, 0, 8*len(batch)+2)
+	var expiryGiven []any
+	for i, item := range batch {
+		if i > 0 {
+			stmt.WriteString(", ")
+		}
+		stmt.WriteString(attrRowPlaceholders)
+		expiresAt := attrcache.NeverExpires
+		if item.ExpiresAt != nil {
+			expiresAt = *item.ExpiresAt
+			expiryGiven = append(expiryGiven, item.Name)
+		}
+		args = append(args, scope.UserID, scope.Session, item.Name, item.Value, item.IsEncrypted,
+			now, now, expiresAt)
+	}
+	if onExisting == updateExisting {
+		stmt.WriteString(` ON DUPLICATE KEY UPDATE
+			creation_time = IF(expiration_time <= ?, VALUES(creation_time), creation_time),
+			value = VALUES(value),
+			is_encrypted = VALUES(is_encrypted),
+			last_modified = VALUES(last_modified),
+			expiration_time = IF(expiration_time <= ? OR ` + inList("name", len(expiryGiven)) + `,
+				VALUES(expiration_time), expiration_time)`)
+		args = append(args, now, now)
+		args = append(args, expiryGiven...)
+	}
+	return stmt.String(), args
+}
+
+// stampAndReadBack gives the rows of scope named by items new versions (stampVersions) and
+// returns them as stored, in the order of items. Every row must exist.
+func stampAndReadBack(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite) ([]*attrcache.Attr, error) {
+	keys, args := keysOf(scope, itemNames(items))
+	if err := stampVersions(ctx, tx, keys, args); err != nil {
+		return nil, err
+	}
+	byName, err := queryAttrs(ctx, tx, "SELECT "+attrColumns+" FROM sso_attr WHERE "+keys, args...)
+	if err != nil {
+		return nil, err
+	}
+	stored := make([]*attrcache.Attr, len(items))
+	for i, item := range items {
+		if stored[i] = byName[item.Name]; stored[i] == nil {
+			return nil, fmt.Errorf("attribute %q was not stored", item.Name)
+		}
+	}
+	return stored, nil
+}
+
+// stampVersions sets the version of the rows matching keys (with their arguments) to
+// GREATEST(version + 1, clock). The transaction must already hold the locks of those rows, so
+// that the clock is read after every deletion of the same keys that it waited for.
+func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) error {
+	_, err := tx.ExecContext(ctx,
+		"UPDATE sso_attr SET version = GREATEST(version + 1, "+versionClock+") WHERE "+keys, args...)
+	return mapError(err)
+}
+
+// keysOf returns the condition that matches the rows of scope with the given names, and its
+// arguments.
+func keysOf(scope attrcache.AttrScope, names []string) (string, []any) {
+	args := make([]any, 0, 2+len(names))
+	args = append(args, scope.UserID, scope.Session)
+	for _, name := range names {
+		args = append(args, name)
+	}
+	return "user_id = ? AND ust_hash = ? AND " + inList("name", len(names)), args
+}
+
+// liveAt returns the condition that keeps the rows of sso_attr that are live at now, and its
+// arguments: not expired and, for a session scope, of a session that has not ended.
+func liveAt(scope attrcache.AttrScope, now time.Time) (string, []any) {
+	if !scope.IsSession() {
+		return "expiration_time > ?", []any{now}
+	}
+	return `expiration_time > ? AND EXISTS (SELECT 1 FROM sso_session s
+		WHERE s.ust_hash = sso_attr.ust_hash AND s.user_id = sso_attr.user_id AND s.expiration_time > ?)`,
+		[]any{now, now}
+}
+
+// inList returns "column IN (?, …)" with n placeholders, or FALSE when n is 0.
+func inList(column string, n int) string {
+	if n == 0 {
+		return "FALSE"
+	}
+	return column + " IN (?" + strings.Repeat(", ?", n-1) + ")"
+}
+
+// queryAttrs runs a query of attrColumns and returns its attributes keyed by name. Errors are
+// already mapped.
+func queryAttrs(ctx context.Context, q querier, query string, args ...any) (map[string]*attrcache.Attr, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	attrs := make(map[string]*attrcache.Attr)
+	for rows.Next() {
+		var a attrcache.Attr
+		err := rows.Scan(&a.Scope.UserID, &a.Scope.Session, &a.Name, &a.Value, &a.IsEncrypted,
+			&a.CreationTime, &a.LastModified, &a.ExpirationTime, &a.Version)
+		if err != nil {
+			return nil, mapError(err)
+		}
+		attrs[a.Name] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return attrs, nil
+}
+
+// queryNames runs a query of one column of names and returns them. Errors are already mapped.
+func queryNames(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, mapError(err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return names, nil
+}
+
+// lastItemPerName returns items with each name once: a repeated name takes the fields of its last
+// item at the place of its first.
+func lastItemPerName(items []attrcache.AttrWrite) []attrcache.AttrWrite {
+	distinct := make([]attrcache.AttrWrite, 0, len(items))
+	at := make(map[string]int, len(items))
+	for _, item := range items {
+		if i, seen := at[item.Name]; seen {
+			distinct[i] = item
+			continue
+		}
+		at[item.Name] = len(distinct)
+		distinct = append(distinct, item)
+	}
+	return distinct
+}
+
+// itemNames returns the names of items, in their order.
+func itemNames(items []attrcache.AttrWrite) []string {
+	names := make([]string, len(items))
+	for i, item := range items {
+		names[i] = item.Name
+	}
+	return names
+}
+
+// attrRowBytes bounds what the row of item adds to a write statement of scope. The name may be
+// there twice: in the row and in the ON DUPLICATE KEY UPDATE clause.
+func attrRowBytes(scope attrcache.AttrScope, item attrcache.AttrWrite) int {
+	return attrRowOverheadBytes + 2*(len(scope.UserID)+len(scope.Session)+len(item.Value)) + 4*len(item.Name)
+}
+
+// splitBySize cuts items, keeping their order, into runs whose sizes add up to at most limit; an
+// item bigger than limit makes a run of its own.
+func splitBySize[T any](items []T, limit int, size func(T) int) [][]T {
+	var runs [][]T
+	start, total := 0, 0
+	for i, item := range items {
+		n := size(item)
+		if i > start && total+n > limit {
+			runs = append(runs, items[start:i])
+			start, total = i, 0
+		}
+		total += n
+	}
+	if start < len(items) {
+		runs = append(runs, items[start:])
+	}
+	return runs
+}

@@ -1,0 +1,159 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/attrcache/attrcache"
+)
+
+// PurgeExpired deletes the attributes that have expired at now, then the sessions that have
+// ended at now together with their attributes, each in transactions of at most batch attributes
+// or batch sessions, until none is left. It returns how many attributes (of either kind) and
+// sessions it deleted, also when it stops early: at the first error, or when ctx ends. Rows that
+// have expired are invisible to every other call already, so purging is only housekeeping.
+func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs, sessions int, err error) {
+	if batch <= 0 {
+		return 0, 0, fmt.Errorf("persist: purge: batch is %d, want at least 1", batch)
+	}
+	for {
+		n, err := db.purgeExpiredAttrs(ctx, now, batch)
+		attrs += n
+		if err != nil {
+			return attrs, sessions, fmt.Errorf("persist: purge expired attributes: %w", err)
+		}
+		if n < batch {
+			break
+		}
+	}
+	for {
+		ended, theirAttrs, err := db.purgeEndedSessions(ctx, now, batch)
+		sessions += ended
+		attrs += theirAttrs
+		if err != nil {
+			return attrs, sessions, fmt.Errorf("persist: purge ended sessions: %w", err)
+		}
+		if ended < batch {
+			return attrs, sessions, nil
+		}
+	}
+}
+
+// purgeExpiredAttrs deletes at most batch attributes that have expired at now, oldest expiry
+// first, and returns how many it deleted.
+func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (deleted int, err error) {
+	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"DELETE FROM sso_attr WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ?", now, batch)
+		if err != nil {
+			return mapError(err)
+		}
+		deleted, err = rowsAffected(res)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return deleted, nil
+}
+
+// purgeEndedSessions deletes at most batch sessions that have ended at now, the earliest ended
+// first, with their attributes, in one transaction; it returns how many sessions and attributes
+// it deleted. The sessions are locked before their attributes, in the order every writer of
+// session attributes takes.
+func (db *DB) purgeEndedSessions(ctx context.Context, now time.Time, batch int) (sessions, attrs int, err error) {
+	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		sessions, attrs = 0, 0 // what an attempt rolled back at its commit had counted
+		ended, err := lockEndedSessions(ctx, tx, now, batch)
+		if err != nil || len(ended) == 0 {
+			return err
+		}
+		keys := make([]any, 0, 2*len(ended))
+		hashes := make([]any, 0, len(ended))
+		for _, s := range ended {
+			keys = append(keys, s.UserID, s.Hash)
+			hashes = append(hashes, s.Hash)
+		}
+		keyList := "(?, ?)" + strings.Repeat(", (?, ?)", len(ended)-1)
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE (user_id, ust_hash) IN ("+keyList+")", keys...)
+		if err != nil {
+			return mapError(err)
+		}
+		if attrs, err = rowsAffected(res); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, "DELETE FROM sso_session WHERE "+inList("ust_hash", len(hashes)), hashes...)
+		if err != nil {
+			return mapError(err)
+		}
+		sessions, err = rowsAffected(res)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return sessions, attrs, nil
+}
+
+// endedSession is the key of a session to purge.
+type endedSession struct {
+	UserID string
+	Hash   attrcache.SessionHash
+}
+
+// lockEndedSessions locks and returns at most batch sessions that have ended at now, the
+// earliest ended first.
+func lockEndedSessions(ctx context.Context, tx *sql.Tx, now time.Time, batch int) ([]endedSession, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT user_id, ust_hash FROM sso_session
+		WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ? FOR UPDATE`, now, batch)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var ended []endedSession
+	for rows.Next() {
+		var s endedSession
+		if err := rows.Scan(&s.UserID, &s.Hash); err != nil {
+			return nil, mapError(err)
+		}
+		ended = append(ended, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return ended, nil
+}
+
+// rowsAffected returns how many rows res changed.
+func rowsAffected(res sql.Result) (int, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return int(n), nil
+}
+
+// RunPurger runs PurgeExpired (at attrcache.Now(), with batch) at once and then each time every
+// has passed, until ctx ends, and reports each run to onPurge when it is not nil; a run cut short
+// because ctx ended is not reported. It returns when ctx ends. every must be positive.
+func (db *DB) RunPurger(ctx context.Context, every time.Duration, batch int, onPurge func(attrs, sessions int, err error)) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		attrs, sessions, err := db.PurgeExpired(ctx, attrcache.Now(), batch)
+		if ctx.Err() != nil {
+			return
+		}
+		if onPurge != nil {
+			onPurge(attrs, sessions, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
