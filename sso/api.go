@@ -1,5 +1,6 @@
-// Package sso is attrcache's Go API: Zato SSO's users, sessions and (later) attributes as Go
-// calls, over the store interfaces of package attrcache. The HTTP layer is a thin adapter over it.
+// Package sso is attrcache's Go API: Zato SSO's users, sessions and user and session attributes
+// as Go calls, over the store interfaces of package attrcache. The HTTP layer is a thin adapter
+// over it.
 //
 // Every call that acts for a logged-in user takes the caller's UST, current_app and remote
 // address last, as Zato's Python API does, and re-checks the user (locked, not approved,
@@ -52,6 +53,10 @@ type Config struct {
 	SearchDefaultPageSize int
 	SearchMaxPageSize     int
 
+	// MaxAttrValueBytes bounds the JSON text of one attribute value (before encryption); 0 means
+	// attrcache.DefaultMaxValueBytes.
+	MaxAttrValueBytes int
+
 	Throttle ThrottleConfig
 
 	// Now returns the current time; nil means attrcache.Now. Tests set it to move time.
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 		Hash:                  HashParams{Time: 2, MemoryKiB: 19 * 1024, Threads: 1, KeyLen: 32, SaltLen: 16}, // OWASP's argon2id minimum
 		SearchDefaultPageSize: 50,
 		SearchMaxPageSize:     100,
+		MaxAttrValueBytes:     attrcache.DefaultMaxValueBytes,
 		Throttle:              ThrottleConfig{PerUsername: 10, PerAddress: 50, Window: 5 * time.Minute},
 	}
 }
@@ -84,18 +90,20 @@ type API struct {
 	keys     *attrcache.Keyring
 	users    attrcache.UserStore
 	sessions attrcache.SessionStore
+	attrs    attrcache.AttrStore
 	throttle *loginThrottle
 	// dummyHash is verified against when a login names no usable user, so that such a login
 	// takes as long as one with a wrong password and does not reveal which usernames exist.
 	dummyHash string
 }
 
-// New returns the API over the given stores. keys seals USTs. It fails for a configuration that
-// cannot work: no app, a non-positive session or password lifetime or page size, or argon2id
-// parameters below one iteration or one thread.
-func New(cfg Config, keys *attrcache.Keyring, users attrcache.UserStore, sessions attrcache.SessionStore) (*API, error) {
-	if keys == nil || users == nil || sessions == nil {
-		return nil, errors.New("sso.New: keys, users and sessions are required")
+// New returns the API over the given stores. keys seals USTs and encrypted attribute values. It
+// fails for a configuration that cannot work: no app, a non-positive session or password lifetime
+// or page size, a negative attribute value limit, or argon2id parameters below one iteration or
+// one thread.
+func New(cfg Config, keys *attrcache.Keyring, users attrcache.UserStore, sessions attrcache.SessionStore, attrs attrcache.AttrStore) (*API, error) {
+	if keys == nil || users == nil || sessions == nil || attrs == nil {
+		return nil, errors.New("sso.New: keys, users, sessions and attrs are required")
 	}
 	if err := validateConfig(&cfg); err != nil {
 		return nil, err
@@ -109,6 +117,7 @@ func New(cfg Config, keys *attrcache.Keyring, users attrcache.UserStore, session
 		keys:      keys,
 		users:     users,
 		sessions:  sessions,
+		attrs:     attrs,
 		throttle:  newLoginThrottle(cfg.Throttle),
 		dummyHash: dummyHash,
 	}, nil
@@ -127,6 +136,11 @@ func validateConfig(cfg *Config) error {
 		return errors.New("sso.New: Config.SearchDefaultPageSize must be positive and at most SearchMaxPageSize")
 	case cfg.Hash.Time < 1 || cfg.Hash.Threads < 1:
 		return errors.New("sso.New: Config.Hash needs at least one iteration and one thread")
+	case cfg.MaxAttrValueBytes < 0:
+		return errors.New("sso.New: Config.MaxAttrValueBytes must not be negative")
+	}
+	if cfg.MaxAttrValueBytes == 0 {
+		cfg.MaxAttrValueBytes = attrcache.DefaultMaxValueBytes
 	}
 	if cfg.Hash.KeyLen == 0 {
 		cfg.Hash.KeyLen = 32

@@ -3,6 +3,7 @@ package sso_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -135,4 +136,135 @@ func ExampleAPI_UpdateUserByID() {
 	// Output:
 	// locked: true
 	// password expires: 2035-01-31T12:30:00
+}
+
+// exampleUser logs a new super-user in and returns them as they see themselves, with their own
+// attributes at hand in view.Attr.
+func exampleUser(ctx context.Context, username string) (*sso.UserView, error) {
+	ust, err := exampleSuperUser(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	return exampleAPI.GetCurrentUser(ctx, "cid-8", ust, "CRM", "10.151.17.19")
+}
+
+func ExampleAttrAPI_Set() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.set")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := user.Attr.Set(ctx, "my-attribute", "my-value"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	attr, err := user.Attr.Get(ctx, "my-attribute")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(attr.Name, string(attr.Value))
+	fmt.Println("never expires:", attr.ExpirationTime.Equal(attrcache.NeverExpires))
+	// Output:
+	// my-attribute "my-value"
+	// never expires: true
+}
+
+func ExampleAttrAPI_SetMany() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.set.many")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	encrypt, expiration := true, int64(3600)
+	data := []sso.AttrItem{
+		{Name: "attr1", Value: "value1"},
+		{Name: "attr2", Value: "value2", Encrypt: &encrypt},
+		{Name: "attr3", Value: "value3", Expiration: &expiration},
+	}
+	if err := user.Attr.SetMany(ctx, data); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, item := range data {
+		attr, err := user.Attr.Get(ctx, item.Name)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		expires := "never"
+		if !attr.ExpirationTime.Equal(attrcache.NeverExpires) {
+			expires = "in " + time.Until(attr.ExpirationTime).Round(time.Hour).String()
+		}
+		fmt.Printf("%s = %s, encrypted: %v, expires %s\n", attr.Name, attr.Value, attr.IsEncrypted, expires)
+	}
+	// Output:
+	// attr1 = "value1", encrypted: false, expires never
+	// attr2 = "value2", encrypted: true, expires never
+	// attr3 = "value3", encrypted: false, expires in 1h0m0s
+}
+
+func ExampleAttrAPI_Get() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.get")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ssn := map[string]any{"country": "US", "number": "123-45-6789"}
+	if err := user.Attr.Set(ctx, "ssn", ssn, sso.Encrypt(true)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	attr, err := user.Attr.Get(ctx, "ssn")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("decrypted:", string(attr.Value))
+	stored, err := user.Attr.Get(ctx, "ssn", sso.Decrypt(false))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("as stored:", strings.HasPrefix(string(stored.Value), `"ac1.`), stored.IsEncrypted)
+	missing, err := user.Attr.Get(ctx, "no-such-attribute")
+	fmt.Println("missing:", missing, err)
+	// Output:
+	// decrypted: {"country":"US","number":"123-45-6789"}
+	// as stored: true true
+	// missing: <nil> <nil>
+}
+
+func ExampleAttrAPI_GetMany() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.get.many")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	data := []sso.AttrItem{{Name: "city", Value: "Oslo"}, {Name: "visits", Value: 3}}
+	if err := user.Attr.SetMany(ctx, data); err != nil {
+		fmt.Println(err)
+		return
+	}
+	names := []string{"city", "visits", "no-such-attribute"}
+	attrs, err := user.Attr.GetMany(ctx, names)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, name := range names {
+		if attr := attrs[name]; attr != nil {
+			fmt.Printf("%s: %s\n", name, attr.Value)
+		} else {
+			fmt.Printf("%s: not found\n", name)
+		}
+	}
+	// Output:
+	// city: "Oslo"
+	// visits: 3
+	// no-such-attribute: not found
 }

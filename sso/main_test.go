@@ -3,6 +3,7 @@ package sso_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,11 +27,17 @@ const (
 )
 
 var (
+	// testSecretKey is the secret key of testKeys, base64-encoded as ATTRCACHE_SECRET_KEY is.
+	testSecretKey = attrcache.GenerateKey()
 	// testKeys seals the USTs and the stored secrets of every test.
 	testKeys *attrcache.Keyring
 	// testStore is the Redis cache in front of this package's own MariaDB database: the user
 	// and session store of every API the tests build.
 	testStore *cache.Store
+	// testAttrs is the attribute store of every API the tests build, over the same backends.
+	testAttrs attrcache.AttrStore
+	// testSQL is this package's database itself, for tests that look at or tamper with rows.
+	testSQL *sql.DB
 	// exampleAPI is the API the Example functions use: the test configuration on real time.
 	exampleAPI *sso.API
 )
@@ -53,7 +60,7 @@ func runTests(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if testKeys, err = attrcache.ParseSecretKey(attrcache.GenerateKey()); err != nil {
+	if testKeys, err = attrcache.ParseSecretKey(testSecretKey); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -73,7 +80,12 @@ func runTests(m *testing.M) (int, error) {
 	defer rdb.Close()
 	testStore = cache.New(rdb, cache.Options{Prefix: prefix}, db, db)
 	defer testStore.Close()
-	if exampleAPI, err = sso.New(testConfig(attrcache.Now), testKeys, testStore, testStore); err != nil {
+	testAttrs = cache.NewAttrStore(testStore, db)
+	if testSQL, err = sql.Open("mysql", dsn); err != nil { // the driver registered by persist
+		return 0, err
+	}
+	defer testSQL.Close()
+	if exampleAPI, err = sso.New(testConfig(attrcache.Now), testKeys, testStore, testStore, testAttrs); err != nil {
 		return 0, err
 	}
 	return m.Run(), nil
@@ -118,12 +130,18 @@ type env struct {
 // newEnv returns a fresh env; configure, if given, edits the test configuration first.
 func newEnv(t *testing.T, configure ...func(*sso.Config)) *env {
 	t.Helper()
+	return newEnvOver(t, testAttrs, configure...)
+}
+
+// newEnvOver returns a fresh env whose API keeps attributes in attrs.
+func newEnvOver(t *testing.T, attrs attrcache.AttrStore, configure ...func(*sso.Config)) *env {
+	t.Helper()
 	c := &clock{now: attrcache.Now()}
 	cfg := testConfig(c.Now)
 	for _, f := range configure {
 		f(&cfg)
 	}
-	api, err := sso.New(cfg, testKeys, testStore, testStore)
+	api, err := sso.New(cfg, testKeys, testStore, testStore, attrs)
 	if err != nil {
 		t.Fatalf("sso.New: %v", err)
 	}

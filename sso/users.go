@@ -10,10 +10,12 @@ import (
 
 // UserView is a user as shown to a caller: Full is true when the caller is a super-user and may
 // see every field; otherwise only the regular fields are shown. User never holds the password
-// hash, the TOTP key or the sign-up token.
+// hash, the TOTP key or the sign-up token. Attr is the user's attributes, used as the caller
+// (see AttrAPI).
 type UserView struct {
 	User *attrcache.User
 	Full bool
+	Attr *AttrAPI
 }
 
 // GetCurrentUser returns the caller's own user.
@@ -22,7 +24,7 @@ func (a *API) GetCurrentUser(ctx context.Context, cid, ust, app, remoteAddr stri
 	if err != nil {
 		return nil, err
 	}
-	return a.userView(ctx, c, c.userID())
+	return a.userView(ctx, c, c.userID(), ust, app, remoteAddr)
 }
 
 // GetUserByID returns any user to a super-user (E005001 otherwise or for an unknown id).
@@ -34,15 +36,21 @@ func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr
 	if err := c.requireSuperUser(attrcache.CodeNotAllowed); err != nil {
 		return nil, err
 	}
-	return a.userView(ctx, c, userID)
+	return a.userView(ctx, c, userID, ust, app, remoteAddr)
 }
 
-func (a *API) userView(ctx context.Context, c *caller, userID string) (*UserView, error) {
+// userView returns the user userID as the caller c, whose UST, app and address the view's
+// attribute API keeps, sees them.
+func (a *API) userView(ctx context.Context, c *caller, userID, ust, app, remoteAddr string) (*UserView, error) {
 	u, err := a.users.UserByID(ctx, userID)
 	if err != nil {
 		return nil, storeError(err, "get user", noSuchUser())
 	}
-	return &UserView{User: withoutSecrets(u), Full: c.principal.IsSuperUser}, nil
+	return &UserView{
+		User: withoutSecrets(u),
+		Full: c.principal.IsSuperUser,
+		Attr: a.userAttrAPI(u.UserID, ust, app, remoteAddr),
+	}, nil
 }
 
 // withoutSecrets returns a copy of u without what no caller may see.
