@@ -1,20 +1,22 @@
-// Package cache keeps users' principals and sessions in Redis in front of other store
-// implementations (in production the MySQL ones): *Store implements attrcache.UserStore and
-// attrcache.SessionStore by wrapping them.
+// Package cache keeps users' principals, sessions and attributes in Redis in front of other
+// store implementations (in production the MySQL ones): *Store implements attrcache.UserStore and
+// attrcache.SessionStore by wrapping them, and *AttrStore, which shares a Store's Redis client and
+// state, implements attrcache.AttrStore.
 //
-// Reads of sessions are served from Redis when it holds them, and otherwise read through to the
-// inner stores once however many requests wait, filling Redis. Writes commit to the inner stores
-// first and then update Redis. Every Redis write carries the row's version and goes through one
-// script that never replaces a newer version and never replaces a tombstone, the mark a deletion
-// leaves. Redis failing never fails a request, and never lets a stale value be served: a key
-// whose update failed is deleted, or, when that fails too, bypassed until a background loop
-// manages to delete it.
+// Reads of sessions and attributes are served from Redis when it holds them, and otherwise read
+// through to the inner stores once however many requests wait, filling Redis. Writes commit to
+// the inner stores first and then update Redis. Every Redis write carries the row's version and
+// goes through one script that never replaces a newer version and never replaces a tombstone, the
+// mark a deletion leaves, unless a later write of the row outranks it. Redis failing never fails a
+// request, and never lets a stale value be served: a key whose update failed is deleted, or, when
+// that fails too, bypassed until a background loop manages to delete it.
 package cache
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,10 +24,23 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/metrics"
 )
 
 // DefaultPrincipalTTL is how long a cached principal lives when Options.PrincipalTTL is 0.
 const DefaultPrincipalTTL = time.Hour
+
+// DefaultAbsentTTL is how long Redis remembers that an attribute does not exist when
+// Options.AbsentTTL is 0.
+const DefaultAbsentTTL = 5 * time.Minute
+
+// Cache look-up operations, the op label of the cache metrics.
+const (
+	opSession              = "session"
+	opSessionWithPrincipal = "session_with_principal"
+	opUserAttrs            = "attr"
+	opSessionAttrs         = "session_attr"
+)
 
 // tombstoneTTL is how long a deletion's mark blocks fills: longer than any read of the inner
 // store can take.
@@ -43,6 +58,12 @@ type Options struct {
 	// PrincipalTTL is how long a principal stays cached after it was last stored; 0 means
 	// DefaultPrincipalTTL. Sessions stay cached until they expire.
 	PrincipalTTL time.Duration
+	// AbsentTTL is how long a read that found no attribute remembers it in Redis, so that asking
+	// again does not reach the inner store; 0 means DefaultAbsentTTL. A write of the attribute
+	// ends it at once.
+	AbsentTTL time.Duration
+	// Metrics counts cache hits, misses and errors; nil counts nothing.
+	Metrics *metrics.Metrics
 	// Logger receives warnings about Redis failures; nil discards them.
 	Logger *slog.Logger
 }
@@ -53,6 +74,8 @@ type Store struct {
 	rdb          redis.UniversalClient
 	keys         keyspace
 	principalTTL time.Duration
+	absentTTL    time.Duration
+	metrics      *metrics.Metrics
 	log          *slog.Logger
 	users        attrcache.UserStore
 	sessions     attrcache.SessionStore
@@ -72,6 +95,9 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 	if opts.PrincipalTTL <= 0 {
 		opts.PrincipalTTL = DefaultPrincipalTTL
 	}
+	if opts.AbsentTTL <= 0 {
+		opts.AbsentTTL = DefaultAbsentTTL
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +106,8 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 		rdb:          rdb,
 		keys:         keyspace{prefix: opts.Prefix},
 		principalTTL: opts.PrincipalTTL,
+		absentTTL:    opts.AbsentTTL,
+		metrics:      opts.Metrics,
 		log:          opts.Logger,
 		users:        users,
 		sessions:     sessions,
@@ -110,29 +138,38 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// update stores w in Redis after the inner store committed the change it carries. It does not
-// fail: if Redis does, the key is invalidated. It runs to the end even when ctx is cancelled,
-// since stopping half-way could leave a stale value.
-func (s *Store) update(ctx context.Context, w write) {
+// update stores writes in Redis, in one pipeline, after the inner store committed the changes
+// they carry. It does not fail: if Redis does, the keys are invalidated. It runs to the end even
+// when ctx is cancelled, since stopping half-way could leave a stale value. The writes must all
+// be keys of one user (one hash slot).
+func (s *Store) update(ctx context.Context, writes ...write) {
 	ctx = context.WithoutCancel(ctx)
-	if s.suspects.contains(w.key) {
-		return // the retry loop deletes it; until then nobody reads it
+	// A suspect key is left alone: the retry loop deletes it, and until then nobody reads it.
+	writes = slices.DeleteFunc(writes, func(w write) bool { return s.suspects.contains(w.key) })
+	if len(writes) == 0 {
+		return
 	}
-	if _, err := s.apply(ctx, w); err != nil {
-		s.invalidate(ctx, w.key, err)
+	if _, err := s.apply(ctx, writes...); err != nil {
+		keys := make([]string, len(writes))
+		for i, w := range writes {
+			keys[i] = w.key
+		}
+		s.invalidate(ctx, err, keys...)
 	}
 }
 
-// invalidate deletes key, which may hold a value older than a committed change because storing
-// that change failed with cause. If the deletion fails too, the key is left to the retry loop and
-// bypassed by reads until then.
-func (s *Store) invalidate(ctx context.Context, key string, cause error) {
+// invalidate deletes keys, which may hold values older than a committed change because storing
+// that change failed with cause. If the deletion fails too, the keys are left to the retry loop
+// and bypassed by reads until then. The keys must all be of one user (one hash slot).
+func (s *Store) invalidate(ctx context.Context, cause error, keys ...string) {
 	ctx = context.WithoutCancel(ctx)
 	s.suspects.updateFailed()
-	s.warn(ctx, "cache: update after commit failed; deleting the key", key, cause)
-	if err := s.rdb.Del(ctx, key).Err(); err != nil {
-		s.warn(ctx, "cache: deleting a key after a failed update failed; bypassing it until deleted", key, err)
-		s.suspects.add(key)
+	s.warn(ctx, "cache: update after commit failed; deleting the key", keys[0], cause)
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		s.warn(ctx, "cache: deleting a key after a failed update failed; bypassing it until deleted", keys[0], err)
+		for _, key := range keys {
+			s.suspects.add(key)
+		}
 	}
 }
 
@@ -153,9 +190,10 @@ func (s *Store) fill(ctx context.Context, epoch uint64, writes ...write) {
 	}
 }
 
-// warn logs a Redis failure about key without showing a whole session hash.
+// warn logs a Redis failure about key (the first, when there are several of one user) without
+// showing a whole session hash.
 func (s *Store) warn(ctx context.Context, msg, key string, err error) {
-	s.log.WarnContext(ctx, msg, "key", redactKey(key), "err", err)
+	s.log.WarnContext(ctx, msg, "key", s.keys.redact(key), "err", err)
 }
 
 // shareLoad runs load once for all concurrent callers with the same flight name. load runs on a

@@ -19,6 +19,7 @@ import (
 type countingStore struct {
 	users    attrcache.UserStore
 	sessions attrcache.SessionStore
+	attrs    attrcache.AttrStore
 
 	// before, when set (before the store is shared between goroutines), runs at the start of
 	// every call with the method's name.
@@ -31,10 +32,11 @@ type countingStore struct {
 var (
 	_ attrcache.UserStore    = (*countingStore)(nil)
 	_ attrcache.SessionStore = (*countingStore)(nil)
+	_ attrcache.AttrStore    = (*countingStore)(nil)
 )
 
 func newCountingStore() *countingStore {
-	return &countingStore{users: testDB, sessions: testDB, calls: make(map[string]int)}
+	return &countingStore{users: testDB, sessions: testDB, attrs: testDB, calls: make(map[string]int)}
 }
 
 func (c *countingStore) count(method string) {
@@ -126,6 +128,36 @@ func (c *countingStore) DeleteSession(ctx context.Context, userID string, hash a
 func (c *countingStore) UserSessions(ctx context.Context, userID string, now time.Time) ([]*attrcache.Session, error) {
 	c.count("UserSessions")
 	return c.sessions.UserSessions(ctx, userID, now)
+}
+
+func (c *countingStore) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	c.count("SetAttrs")
+	return c.attrs.SetAttrs(ctx, scope, items, now)
+}
+
+func (c *countingStore) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	c.count("CreateAttrs")
+	return c.attrs.CreateAttrs(ctx, scope, items, now)
+}
+
+func (c *countingStore) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	c.count("UpdateAttrs")
+	return c.attrs.UpdateAttrs(ctx, scope, items, now)
+}
+
+func (c *countingStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (map[string]*attrcache.Attr, error) {
+	c.count("Attrs")
+	return c.attrs.Attrs(ctx, scope, names, now)
+}
+
+func (c *countingStore) AttrNames(ctx context.Context, scope attrcache.AttrScope, now time.Time) ([]string, error) {
+	c.count("AttrNames")
+	return c.attrs.AttrNames(ctx, scope, now)
+}
+
+func (c *countingStore) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (int64, error) {
+	c.count("DeleteAttrs")
+	return c.attrs.DeleteAttrs(ctx, scope, names, now)
 }
 
 // errInjected is the failure faultHook makes Redis commands return.
@@ -251,8 +283,15 @@ func unreachableRedis(t *testing.T) *redis.Client {
 // at the end of the test.
 func newTestStore(t *testing.T, rdb redis.UniversalClient) (*Store, *countingStore) {
 	t.Helper()
+	return newTestStoreWith(t, rdb, Options{})
+}
+
+// newTestStoreWith is newTestStore with opts, under the package's prefix.
+func newTestStoreWith(t *testing.T, rdb redis.UniversalClient, opts Options) (*Store, *countingStore) {
+	t.Helper()
 	inner := newCountingStore()
-	s := New(rdb, Options{Prefix: testPrefix}, inner, inner)
+	opts.Prefix = testPrefix
+	s := New(rdb, opts, inner, inner)
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)

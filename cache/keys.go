@@ -8,15 +8,22 @@ import (
 
 // The Redis key scheme, and the only place that knows it:
 //
-//	{prefix}{<user_id>}:u                the user's Principal
-//	{prefix}{<user_id>}:s:<session hash>  one of the user's sessions
+//	{prefix}{<user_id>}:u                        the user's Principal
+//	{prefix}{<user_id>}:s:<session hash>         one of the user's sessions
+//	{prefix}{<user_id>}:a:<name>                 one of the user's attributes
+//	{prefix}{<user_id>}:sa:<session hash>:<name> one attribute of one of the user's sessions
 //
 // The braces make the user id a Redis Cluster hash tag: every key of one user lives in one slot,
-// so a multi-key command (MGET of a session and its principal) or a pipeline over one user's
-// keys reaches a single node.
+// so a multi-key command (MGET of a session and its principal, or of many attributes) or a
+// pipeline over one user's keys reaches a single node. An attribute's raw name ends its key, so
+// that an operator can find it with `redis-cli --scan`; names hold no control characters, and
+// whatever else they hold comes after the tag and so cannot move it.
 const (
-	principalSuffix = ":u"
-	sessionInfix    = ":s:"
+	principalSuffix   = ":u"
+	sessionInfix      = ":s:"
+	userAttrInfix     = ":a:"
+	sessionAttrInfix  = ":sa:"
+	sessionAttrSuffix = ":"
 
 	// loggedHashLen is how much of a session hash a log line may show.
 	loggedHashLen = 8
@@ -40,16 +47,51 @@ func (ks keyspace) session(userID string, hash attrcache.SessionHash) string {
 	return ks.userTag(userID) + sessionInfix + string(hash)
 }
 
-// redactKey returns key as a log line may show it: a session hash is cut to its first few
-// characters, so that logs never hold a whole one.
-func redactKey(key string) string {
-	tagEnd := strings.LastIndexByte(key, '}')
+// attrPrefix returns what the keys of scope's attributes start with; the name follows.
+func (ks keyspace) attrPrefix(scope attrcache.AttrScope) string {
+	if scope.IsSession() {
+		return ks.userTag(scope.UserID) + sessionAttrInfix + string(scope.Session) + sessionAttrSuffix
+	}
+	return ks.userTag(scope.UserID) + userAttrInfix
+}
+
+// attrs returns the keys of scope's attributes called names, in the order of names.
+func (ks keyspace) attrs(scope attrcache.AttrScope, names []string) []string {
+	prefix := ks.attrPrefix(scope)
+	keys := make([]string, len(names))
+	for i, name := range names {
+		keys[i] = prefix + name
+	}
+	return keys
+}
+
+// redact returns key as a log line may show it: a session hash is cut to its first few
+// characters, so that logs never hold a whole one. A key of another prefix is shown as it is.
+func (ks keyspace) redact(key string) string {
+	rest, ok := strings.CutPrefix(key, ks.prefix+"{")
+	if !ok {
+		return key
+	}
+	// User ids hold no '}': the first one closes the tag.
+	tagEnd := strings.IndexByte(rest, '}')
 	if tagEnd < 0 {
 		return key
 	}
-	head, hash, ok := strings.Cut(key[tagEnd:], sessionInfix)
-	if !ok || len(hash) <= loggedHashLen {
-		return key
+	head, kind := key[:len(key)-len(rest)+tagEnd+1], rest[tagEnd+1:]
+	if hash, ok := strings.CutPrefix(kind, sessionInfix); ok {
+		return head + sessionInfix + shortHash(hash)
 	}
-	return key[:tagEnd] + head + sessionInfix + hash[:loggedHashLen] + "…"
+	if hashAndName, ok := strings.CutPrefix(kind, sessionAttrInfix); ok {
+		hash, name, _ := strings.Cut(hashAndName, sessionAttrSuffix)
+		return head + sessionAttrInfix + shortHash(hash) + sessionAttrSuffix + name
+	}
+	return key
+}
+
+// shortHash returns the part of a session hash that a log line may show.
+func shortHash(hash string) string {
+	if len(hash) <= loggedHashLen {
+		return hash
+	}
+	return hash[:loggedHashLen] + "…"
 }

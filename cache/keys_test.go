@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,8 +63,11 @@ func TestUserKeysShareSlot(t *testing.T) {
 			ks := keyspace{prefix: prefix}
 			keys := []string{ks.principal(userID)}
 			for range 5 {
-				keys = append(keys, ks.session(userID, attrcache.HashSessionID(attrcache.NewSessionID())))
+				hash := attrcache.HashSessionID(attrcache.NewSessionID())
+				keys = append(keys, ks.session(userID, hash))
+				keys = append(keys, ks.attrs(attrcache.AttrScope{UserID: userID, Session: hash}, []string{"{name}"})...)
 			}
+			keys = append(keys, ks.attrs(attrcache.AttrScope{UserID: userID}, []string{"a", "{b}", "}"})...)
 			want := keySlot(keys[0])
 			for _, k := range keys[1:] {
 				if got := keySlot(k); got != want {
@@ -86,25 +90,71 @@ func TestKeysSpreadUsersOverSlots(t *testing.T) {
 }
 
 func TestRedactKey(t *testing.T) {
+	userID := attrcache.NewUserID()
+	hash := attrcache.HashSessionID(attrcache.NewSessionID())
+	short := string(hash[:loggedHashLen]) + "…"
+	for _, prefix := range []string{"p:", "odd{prefix}:"} {
+		ks := keyspace{prefix: prefix}
+		tag := prefix + "{" + userID + "}"
+		tests := []struct {
+			name string
+			key  string
+			want string
+		}{
+			{name: "principal", key: ks.principal(userID), want: tag + ":u"},
+			{name: "session", key: ks.session(userID, hash), want: tag + ":s:" + short},
+			{name: "user attribute", key: ks.attrs(attrcache.AttrScope{UserID: userID}, []string{"colour"})[0], want: tag + ":a:colour"},
+			{
+				name: "user attribute named like a session",
+				key:  ks.attrs(attrcache.AttrScope{UserID: userID}, []string{"x}:s:" + string(hash)})[0],
+				want: tag + ":a:x}:s:" + string(hash),
+			},
+			{
+				name: "session attribute",
+				key:  ks.attrs(attrcache.AttrScope{UserID: userID, Session: hash}, []string{"a:b"})[0],
+				want: tag + ":sa:" + short + ":a:b",
+			},
+			{name: "another prefix", key: "other:{" + userID + "}:s:" + string(hash), want: "other:{" + userID + "}:s:" + string(hash)},
+		}
+		for _, tt := range tests {
+			t.Run(prefix+tt.name, func(t *testing.T) {
+				got := ks.redact(tt.key)
+				if got != tt.want {
+					t.Errorf("redact(%q) = %q, want %q", tt.key, got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestAttrKeys(t *testing.T) {
 	ks := keyspace{prefix: "p:"}
 	userID := attrcache.NewUserID()
 	hash := attrcache.HashSessionID(attrcache.NewSessionID())
 	tests := []struct {
-		name string
-		key  string
-		want string
+		name  string
+		scope attrcache.AttrScope
+		names []string
+		want  []string
 	}{
-		{name: "principal", key: ks.principal(userID), want: "p:{" + userID + "}:u"},
-		{name: "session", key: ks.session(userID, hash), want: "p:{" + userID + "}:s:" + string(hash[:loggedHashLen]) + "…"},
+		{
+			name:  "user",
+			scope: attrcache.AttrScope{UserID: userID},
+			names: []string{"a", "é {x}:y"},
+			want:  []string{"p:{" + userID + "}:a:a", "p:{" + userID + "}:a:é {x}:y"},
+		},
+		{
+			name:  "session",
+			scope: attrcache.AttrScope{UserID: userID, Session: hash},
+			names: []string{"a"},
+			want:  []string{"p:{" + userID + "}:sa:" + string(hash) + ":a"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := redactKey(tt.key)
-			if got != tt.want {
-				t.Errorf("redactKey(%q) = %q, want %q", tt.key, got, tt.want)
-			}
-			if strings.Contains(got, string(hash)) {
-				t.Errorf("redactKey(%q) = %q shows the whole session hash", tt.key, got)
+			got := ks.attrs(tt.scope, tt.names)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("attrs(%+v, %q) = %q, want %q", tt.scope, tt.names, got, tt.want)
 			}
 		})
 	}

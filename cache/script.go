@@ -4,27 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // writeScript is the only way anything is stored in Redis. KEYS[1] is the key, ARGV[1] the value
-// (an encoded value or the tombstone), ARGV[2] the value's version, ARGV[3] when the key expires
-// (Unix milliseconds).
+// (an encoded value, a tombstone or the absent marker), ARGV[2] the value's version, ARGV[3] when
+// the key expires (Unix milliseconds; 0: never).
 //
-// A value is stored only if the key is absent or holds an older or equal version: a fill that
-// read the inner store before a write committed can never replace what that write stored. It is
-// never stored over a tombstone, so a fill racing a deletion cannot bring the entry back.
+// A value or a versioned tombstone is stored only if the key is absent, holds no version (the
+// absent marker, or something malformed) or holds an older or equal version: a fill that read the
+// inner store before a write committed can never replace what that write stored, and a deletion's
+// tombstone, whose version is above every row it deleted, replaces the older copies and refuses
+// them until a newer write stores its row.
 //
-// A tombstone replaces anything. It expires at ARGV[3], or sooner when the value it replaces would
-// have expired sooner (a session's natural end): past that point no fill would store it anyway.
+// The final tombstone ("x" alone) replaces anything and nothing but itself replaces it, so a fill
+// racing a deletion cannot bring a session or a user back. It expires at ARGV[3], or sooner when
+// the value it replaces would have expired sooner (a session's natural end): past that point no
+// fill would store it anyway.
+//
+// The absent marker is stored only where the key does not exist.
 //
 // It returns 1 when it stored the value, 0 when it refused.
 var writeScript = redis.NewScript(`
 local current = redis.call('GET', KEYS[1])
 local expireAt = tonumber(ARGV[3])
-if ARGV[1] == '` + tombstone + `' then
+if ARGV[1] == '` + absentMarker + `' then
+	if current then
+		return 0
+	end
+elseif ARGV[1] == '` + tombstone + `' then
 	if current and current ~= '` + tombstone + `' then
 		local ttl = redis.call('PTTL', KEYS[1])
 		if ttl > 0 then
@@ -35,33 +46,54 @@ if ARGV[1] == '` + tombstone + `' then
 			end
 		end
 	end
-	redis.call('SET', KEYS[1], ARGV[1], 'PXAT', string.format('%d', expireAt))
-	return 1
-end
-if current then
+elseif current then
 	if current == '` + tombstone + `' then
 		return 0
 	end
-	local stored = tonumber(string.match(current, '^` + versionMark + `(%-?%d+)` + versionEnd + `'))
+	local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + `](%-?%d+)'))
 	if stored and stored > tonumber(ARGV[2]) then
 		return 0
 	end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', string.format('%d', expireAt))
+if expireAt > 0 then
+	redis.call('SET', KEYS[1], ARGV[1], 'PXAT', string.format('%d', expireAt))
+else
+	redis.call('SET', KEYS[1], ARGV[1])
+end
 return 1
 `)
 
 // write is one key to store through writeScript.
 type write struct {
 	key      string
-	value    string // encoded by encodeValue, or tombstone
+	value    string // encoded by encodeValue, a tombstone or absentMarker
 	version  int64
-	expireAt time.Time
+	expireAt time.Time // zero: never (for a value)
 }
 
-// tombstoneWrite returns the write that marks key deleted until expireAt at the latest.
+// tombstoneWrite returns the write that marks key deleted for good until expireAt at the latest.
 func tombstoneWrite(key string, expireAt time.Time) write {
 	return write{key: key, value: tombstone, expireAt: expireAt}
+}
+
+// versionedTombstoneWrite returns the write that marks key deleted until expireAt, or until a
+// write of a version above version.
+func versionedTombstoneWrite(key string, version int64, expireAt time.Time) write {
+	return write{key: key, value: tombstone + strconv.FormatInt(version, 10), version: version, expireAt: expireAt}
+}
+
+// absentWrite returns the write that records, until expireAt, that the inner store has nothing
+// at key, unless Redis already holds something there.
+func absentWrite(key string, expireAt time.Time) write {
+	return write{key: key, value: absentMarker, expireAt: expireAt}
+}
+
+// expireAtArg returns w's expiry as writeScript takes it.
+func (w write) expireAtArg() int64 {
+	if w.expireAt.IsZero() {
+		return 0
+	}
+	return w.expireAt.UnixMilli()
 }
 
 // scriptRunner is writeScript.EvalSha or writeScript.Eval.
@@ -82,7 +114,7 @@ func (s *Store) applyWith(ctx context.Context, run scriptRunner, writes []write)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(writes))
 	for i, w := range writes {
-		cmds[i] = run(ctx, pipe, []string{w.key}, w.value, w.version, w.expireAt.UnixMilli())
+		cmds[i] = run(ctx, pipe, []string{w.key}, w.value, w.version, w.expireAtArg())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
@@ -91,7 +123,7 @@ func (s *Store) applyWith(ctx context.Context, run scriptRunner, writes []write)
 	for i, cmd := range cmds {
 		n, err := cmd.Int64()
 		if err != nil {
-			return nil, fmt.Errorf("write script on %s: %w", redactKey(writes[i].key), err)
+			return nil, fmt.Errorf("write script on %s: %w", s.keys.redact(writes[i].key), err)
 		}
 		stored[i] = n == 1
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/metrics"
 )
 
 // sessionKeys names a session and the keys that cache it and its owner's principal.
@@ -62,7 +63,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *attrcache.Session) erro
 // Session returns the session from Redis when Redis holds it and its owner, else from the inner
 // store (which also returns an expired session). Unknown gives attrcache.ErrNotFound.
 func (s *Store) Session(ctx context.Context, userID string, hash attrcache.SessionHash) (*attrcache.Session, error) {
-	found, err := s.readThrough(ctx, s.sessionKeys(userID, hash), "session ", s.loadSession)
+	found, err := s.readThrough(ctx, s.sessionKeys(userID, hash), opSession, s.loadSession)
 	return found.session, err
 }
 
@@ -70,7 +71,7 @@ func (s *Store) Session(ctx context.Context, userID string, hash attrcache.Sessi
 // trip when it holds both, else from the inner stores, caching what they return. An expired
 // session is never served from Redis. Either missing gives attrcache.ErrNotFound.
 func (s *Store) SessionWithPrincipal(ctx context.Context, userID string, hash attrcache.SessionHash) (*attrcache.Session, *attrcache.Principal, error) {
-	found, err := s.readThrough(ctx, s.sessionKeys(userID, hash), "with principal ", s.loadSessionWithPrincipal)
+	found, err := s.readThrough(ctx, s.sessionKeys(userID, hash), opSessionWithPrincipal, s.loadSessionWithPrincipal)
 	return found.session, found.principal, err
 }
 
@@ -99,26 +100,30 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 	return s.sessions.UserSessions(ctx, userID, now)
 }
 
-// readThrough answers a look-up of k from Redis when it can, and otherwise from load, once for
-// all concurrent callers of the same flight, caching what load returns. Suspect keys and a
-// failing Redis send the look-up to load without caching anything.
-func (s *Store) readThrough(ctx context.Context, k sessionKeys, flight string, load sessionLoader) (sessionLookup, error) {
+// readThrough answers the look-up op of k from Redis when it can, and otherwise from load, once
+// for all concurrent callers of the same op and keys, caching what load returns. Suspect keys and
+// a failing Redis send the look-up to load without caching anything.
+func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load sessionLoader) (sessionLookup, error) {
 	bypass := func() (sessionLookup, error) {
 		found, _, err := load(ctx, k, sessionLookup{})
 		return found, err
 	}
 	if s.suspects.contains(k.session, k.principal) {
+		s.metrics.ObserveCache(op, metrics.CacheMiss)
 		return bypass()
 	}
 	cached, err := s.readSession(ctx, k)
 	if err != nil {
+		s.metrics.ObserveCache(op, metrics.CacheError)
 		s.warn(ctx, "cache: read failed; using the store", k.session, err)
 		return bypass()
 	}
 	if found, done, err := cached.answer(); done {
+		s.metrics.ObserveCache(op, metrics.CacheHit)
 		return found, err
 	}
-	return shareLoad(ctx, &s.loads, flight+k.session, func(ctx context.Context) (sessionLookup, error) {
+	s.metrics.ObserveCache(op, metrics.CacheMiss)
+	return shareLoad(ctx, &s.loads, op+" "+k.session, func(ctx context.Context) (sessionLookup, error) {
 		epoch := s.suspects.currentEpoch()
 		// Read again: an earlier flight may have filled the keys since the read above.
 		cached, readErr := s.readSession(ctx, k)
@@ -182,11 +187,17 @@ func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, 
 	if len(values) != 2 {
 		return sessionLookup{}, fmt.Errorf("MGET of 2 keys returned %d values", len(values))
 	}
-	sessionEntry, err := parseEntry(values[0])
+	return parseSessionLookup(k, values[0], values[1], time.Now())
+}
+
+// parseSessionLookup reads what MGET returned of k's session and principal keys. A session that
+// has ended at now is not known.
+func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Time) (sessionLookup, error) {
+	sessionEntry, err := parseEntry(rawSession)
 	if err != nil {
 		return sessionLookup{}, fmt.Errorf("session: %w", err)
 	}
-	principalEntry, err := parseEntry(values[1])
+	principalEntry, err := parseEntry(rawPrincipal)
 	if err != nil {
 		return sessionLookup{}, fmt.Errorf("principal: %w", err)
 	}
@@ -197,7 +208,7 @@ func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, 
 		if err != nil {
 			return sessionLookup{}, fmt.Errorf("session: %w", err)
 		}
-		if !sess.Expired(time.Now()) {
+		if !sess.Expired(now) {
 			found.session = sess
 		}
 	}
@@ -219,7 +230,7 @@ func (s *Store) storeSession(ctx context.Context, sess *attrcache.Session) {
 	}
 	w, err := s.sessionWrite(sess)
 	if err != nil {
-		s.invalidate(ctx, key, err)
+		s.invalidate(ctx, err, key)
 		return
 	}
 	s.update(ctx, w)

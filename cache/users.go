@@ -66,7 +66,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 func (s *Store) storePrincipal(ctx context.Context, p *attrcache.Principal) {
 	w, err := s.principalWrite(p)
 	if err != nil {
-		s.invalidate(ctx, s.keys.principal(p.UserID), err)
+		s.invalidate(ctx, err, s.keys.principal(p.UserID))
 		return
 	}
 	s.update(ctx, w)

@@ -18,7 +18,18 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	logins       *prometheus.CounterVec
+	cacheLookups *prometheus.CounterVec
 }
+
+// The results of a cache look-up, the result label of attrcache_cache_requests_total.
+const (
+	// CacheHit is a look-up that Redis answered alone.
+	CacheHit = "hit"
+	// CacheMiss is a look-up that had to ask the store behind the cache.
+	CacheMiss = "miss"
+	// CacheError is a look-up that Redis failed, answered by the store behind the cache.
+	CacheError = "error"
+)
 
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -39,8 +50,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name:      "logins_total",
 			Help:      "Login attempts by outcome: ok, warning, or the Zato status code that refused them.",
 		}, []string{"outcome"}),
+		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "cache_requests_total",
+			Help:      "Cache look-ups by operation and result: hit (Redis answered), miss (the store behind it did) or error (Redis failed).",
+		}, []string{"op", "result"}),
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.logins)
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.cacheLookups)
 	return m
 }
 
@@ -59,4 +75,13 @@ func (m *Metrics) ObserveLogin(outcome string) {
 		return
 	}
 	m.logins.WithLabelValues(outcome).Inc()
+}
+
+// ObserveCache records one cache look-up of the operation op with its result: CacheHit,
+// CacheMiss or CacheError.
+func (m *Metrics) ObserveCache(op, result string) {
+	if m == nil {
+		return
+	}
+	m.cacheLookups.WithLabelValues(op, result).Inc()
 }
