@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
+	"github.com/attrcache/attrcache/metrics"
+	"github.com/attrcache/attrcache/persist"
+)
+
+// serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
+// and then shuts down gracefully within http.shutdown_timeout.
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := newFlagSet("serve")
+	dev := fs.Bool("dev", false, "generate a throwaway secret key when none is set")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c.getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, c.stderr)
+	keys, err := c.serveKeyring(*dev)
+	if err != nil {
+		return err
+	}
+	logger.Info("starting", "version", versionString(), "mysql", redactDSN(cfg.MySQL.DSN),
+		"redis", redactURL(cfg.Redis.URL), "redis_addrs", cfg.Redis.Addrs, "redis_master", cfg.Redis.Master)
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	m := metrics.New(registry)
+
+	b, err := openBackends(ctx, cfg, keys, logger, m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := b.close(); err != nil {
+			logger.Error("closing backends", "err", err)
+		}
+	}()
+
+	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger)
+	defer stopPurger()
+
+	registry.MustRegister(collectors.NewDBStatsCollector(b.db.SQL(), "attrcache"))
+	handler := httpapi.NewServer(b.api, httpapi.Options{
+		Logger:         logger,
+		Metrics:        m,
+		Ready:          b.ready,
+		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
+		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+	})
+	return listenAndServe(ctx, cfg.HTTP, handler, logger)
+}
+
+// startPurger deletes expired attributes and ended sessions in the background, now and then
+// every purge.interval, logging what it deleted. The returned stop waits for it to finish.
+func startPurger(ctx context.Context, db *persist.DB, cfg purgeConfig, logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.RunPurger(ctx, cfg.Interval, cfg.Batch, func(attrs, sessions int, err error) {
+			if err != nil {
+				logger.Warn("purging expired rows", "err", err, "attrs", attrs, "sessions", sessions)
+			} else if attrs+sessions > 0 {
+				logger.Info("purged expired rows", "attrs", attrs, "sessions", sessions)
+			}
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// serveKeyring returns the configured secret keys; with dev and none configured, a fresh key
+// that it prints, with a warning, so that the same data can be read again by passing it back.
+func (c *cli) serveKeyring(dev bool) (*attrcache.Keyring, error) {
+	keys, err := secretKeyring(c.getenv)
+	if !dev || !errors.Is(err, errNoSecretKey) {
+		return keys, err
+	}
+	key := attrcache.GenerateKey()
+	fmt.Fprintf(c.stderr, "WARNING: --dev and no secret key set: using a throwaway key. Data encrypted with it\n"+
+		"cannot be read after a restart unless it is passed back: %s=%s\n", envSecretKey, key)
+	return attrcache.ParseSecretKey(key)
+}
+
+// listenAndServe serves handler on the configured address until ctx is cancelled, then stops
+// accepting connections and waits, at most the shutdown timeout, for requests in flight.
+func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "deadline", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// redactURL returns u with its password, if any, masked, for logs. A URL that does not parse
+// is not shown at all.
+func redactURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return parsed.Redacted()
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Makes sure MariaDB and Redis answer on their ports, for `make run` and `make test`.
+#
+#   scripts/services.sh         start whichever of the two does not answer
+#   scripts/services.sh stop    stop the servers this script started (and nothing else)
+#
+# For each server: if something already answers on its port, nothing is done. Otherwise the
+# server package is installed if its binary is missing (as root only, with apt-get), and a private
+# server is started with its data under .data/ in the project, listening on 127.0.0.1 only. The
+# system's database and services are never touched.
+#
+# Environment: MYSQL_PORT (default 3306), REDIS_PORT (default 6379).
+set -euo pipefail
+
+readonly host=127.0.0.1
+readonly mysql_port=${MYSQL_PORT:-3306}
+readonly redis_port=${REDIS_PORT:-6379}
+data=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.data
+readonly data
+readonly mysql_pidfile=$data/mysqld.pid redis_pidfile=$data/redis.pid
+
+say() { printf 'services: %s\n' "$*"; }
+die() { printf 'services: %s\n' "$*" >&2; exit 1; }
+
+# reachable PORT: something accepts TCP connections on host:PORT.
+reachable() { timeout 2 bash -c "exec 3<>/dev/tcp/$host/$1" 2>/dev/null; }
+
+# wait_for WHAT COMMAND...: runs COMMAND every half second until it succeeds, for at most 60 s.
+wait_for() {
+  local what=$1 i
+  shift
+  for ((i = 0; i < 120; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  die "$what did not answer within 60 s; see its log under $data"
+}
+
+apt_updated=
+# ensure_binary BINARY PACKAGE: installs PACKAGE with apt-get when BINARY is not on PATH.
+ensure_binary() {
+  local binary=$1 package=$2
+  command -v "$binary" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || die "$binary is missing; install the $package package (as root: apt-get install $package) and run again"
+  if [ -z "$apt_updated" ]; then
+    apt-get update -q
+    apt_updated=1
+  fi
+  # Keep the package's own service from starting: this script runs its own private server.
+  local policy=/usr/sbin/policy-rc.d own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package" || { [ -z "$own_policy" ] || rm -f "$policy"; die "could not install $package"; }
+  [ -z "$own_policy" ] || rm -f "$policy"
+  command -v "$binary" >/dev/null 2>&1 || die "$package is installed but $binary is still not on PATH"
+}
+
+# mysql_accepts_root: root with an empty password can run a query over TCP.
+mysql_accepts_root() {
+  mariadb --no-defaults --protocol=TCP -h "$host" -P "$mysql_port" -u root -e 'SELECT 1' >/dev/null 2>&1
+}
+
+start_mysql() {
+  if reachable "$mysql_port"; then
+    say "MySQL answers on $host:$mysql_port"
+    return 0
+  fi
+  ensure_binary mariadbd mariadb-server
+  ensure_binary mariadb mariadb-client
+  local datadir=$data/mysql socket=$data/mysqld.sock user
+  user=$(id -un)
+  mkdir -p "$data"
+  if [ ! -d "$datadir/mysql" ]; then
+    say "creating a private MariaDB data directory in $datadir"
+    mariadb-install-db --no-defaults --datadir="$datadir" --user="$user" \
+      --auth-root-authentication-method=normal --skip-test-db >"$data/mysql-install.log" 2>&1 ||
+      die "mariadb-install-db failed; see $data/mysql-install.log"
+  fi
+  say "starting MariaDB on $host:$mysql_port (data in $datadir)"
+  setsid mariadbd --no-defaults --datadir="$datadir" --socket="$socket" --pid-file="$mysql_pidfile" \
+    --port="$mysql_port" --bind-address="$host" --user="$user" --log-error="$data/mysqld.log" \
+    --skip-name-resolve </dev/null >/dev/null 2>&1 &
+  wait_for "MariaDB" mariadb-admin --no-defaults --socket="$socket" -u root status
+  # A fresh data directory has root@localhost only; TCP clients come from 127.0.0.1.
+  mariadb --no-defaults --socket="$socket" -u root -e "
+    CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" ||
+    die "could not let root in over TCP from $host"
+  wait_for "MariaDB over TCP as root without a password" mysql_accepts_root
+  say "MariaDB is ready"
+}
+
+start_redis() {
+  if reachable "$redis_port"; then
+    say "Redis answers on $host:$redis_port"
+    return 0
+  fi
+  ensure_binary redis-server redis-server
+  mkdir -p "$data/redis"
+  say "starting Redis on $host:$redis_port (data in $data/redis)"
+  redis-server --daemonize yes --dir "$data/redis" --port "$redis_port" --bind "$host" \
+    --pidfile "$redis_pidfile" --logfile "$data/redis.log" --save '' --appendonly no
+  wait_for "Redis" reachable "$redis_port"
+  say "Redis is ready"
+}
+
+# stop_pidfile NAME PIDFILE: stops the process of PIDFILE if it still runs and waits for it to end.
+stop_pidfile() {
+  local name=$1 pidfile=$2 pid
+  if [ ! -s "$pidfile" ]; then
+    say "no $name started by this script"
+    return 0
+  fi
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid"
+    wait_for "$name's exit" bash -c "! kill -0 $pid 2>/dev/null"
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-start}" in
+  start)
+    start_mysql
+    start_redis
+    ;;
+  stop)
+    stop_pidfile MariaDB "$mysql_pidfile"
+    stop_pidfile Redis "$redis_pidfile"
+    ;;
+  *)
+    die "usage: $0 [start|stop]"
+    ;;
+esac
