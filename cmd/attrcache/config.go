@@ -425,6 +425,13 @@ func (cfg *config) redisOptions() (*redis.UniversalOptions, error) {
 		Password:  base.Password,
 		DB:        base.DB,
 		TLSConfig: base.TLSConfig,
+		// Redis is a cache: when it is down, a request must fall back to MySQL quickly rather
+		// than wait through go-redis's default of 5 dial attempts and 3 retries per command.
+		DialTimeout:   time.Second,
+		ReadTimeout:   time.Second,
+		WriteTimeout:  time.Second,
+		DialerRetries: 1,
+		MaxRetries:    1,
 	}
 	switch {
 	case cfg.Redis.Master != "":
