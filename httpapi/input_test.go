@@ -1,0 +1,256 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
+)
+
+func TestQueryStringWinsOverBody(t *testing.T) {
+	u := newUser(t, false, nil)
+	query := url.Values{"password": {u.password}, "current_app": {app}}
+	body := map[string]any{"username": u.username, "password": "wrong-password", "current_app": "NoSuchApp"}
+	res := serve(handler, call{method: http.MethodPost, path: pathLogin + "?" + query.Encode(), body: jsonOf(body)})
+	wantOK(t, res)
+}
+
+func TestQueryStringAlone(t *testing.T) {
+	u := newUser(t, false, nil)
+	query := url.Values{"ust": {u.ust}, "current_app": {app}}
+	res := serve(handler, call{method: http.MethodGet, path: pathUser + "?" + query.Encode()})
+	wantOK(t, res)
+	if res.body["username"] != u.username {
+		t.Fatalf("username = %v, want %s", res.body["username"], u.username)
+	}
+}
+
+// TestBodyWhateverContentType checks that the body is read as JSON whatever Content-Type says,
+// on every verb, GET and DELETE included.
+func TestBodyWhateverContentType(t *testing.T) {
+	u := newUser(t, false, nil)
+	for _, contentType := range []string{"", "application/json", "text/plain", "application/x-www-form-urlencoded"} {
+		for _, method := range []string{http.MethodGet, http.MethodDelete} {
+			t.Run(method+" "+contentType, func(t *testing.T) {
+				header := map[string]string{}
+				if contentType != "" {
+					header["Content-Type"] = contentType
+				}
+				res := serve(handler, call{method: method, path: pathLogin, header: header,
+					body: jsonOf(map[string]any{"username": u.username, "password": u.password, "current_app": app})})
+				wantOK(t, res)
+			})
+		}
+	}
+}
+
+func TestMalformedBody(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"not JSON", `{"username": `},
+		{"array", `["username"]`},
+		{"string", `"username"`},
+		{"number", `42`},
+		{"null", `null`},
+		{"two objects", `{} {}`},
+		{"trailing garbage", `{"current_app": "CRM"} x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := serve(handler, call{method: http.MethodPost, path: pathLogin, body: tt.body})
+			wantError(t, res, http.StatusBadRequest, attrcache.CodeInvalidInput)
+		})
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	small := httpapi.NewServer(api, httpapi.Options{MaxBodyBytes: 64})
+	huge := `{"username": "` + strings.Repeat("x", 2<<20) + `"}`
+	tests := []struct {
+		name    string
+		handler http.Handler
+		body    string
+	}{
+		{"default limit", handler, huge},
+		{"configured limit", small, `{"username": "` + strings.Repeat("x", 64) + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := serve(tt.handler, call{method: http.MethodPost, path: pathLogin, body: tt.body})
+			wantError(t, res, http.StatusRequestEntityTooLarge, attrcache.CodeInvalidInput)
+		})
+	}
+	t.Run("under the configured limit", func(t *testing.T) {
+		res := serve(small, call{method: http.MethodPost, path: pathLogin, body: `{"current_app": "CRM"}`})
+		wantError(t, res, http.StatusBadRequest, attrcache.CodeMissingInput)
+	})
+}
+
+// TestWrongTypes checks that a known key of the wrong JSON type answers 400 E008002 with a
+// message naming the key, for every typed key of every endpoint.
+func TestWrongTypes(t *testing.T) {
+	// A caller of its own: a wrong type that went unnoticed could end its session.
+	caller := withCaller(newUser(t, true, nil), nil)
+	tests := []struct {
+		method string
+		path   string
+		key    string
+		value  any
+	}{
+		{http.MethodPost, pathLogin, "username", 1},
+		{http.MethodPost, pathLogin, "password", true},
+		{http.MethodPost, pathLogin, "current_app", []any{app}},
+		{http.MethodPost, pathLogin, "totp_code", 123456},
+		{http.MethodPost, pathLogin, "new_password", map[string]any{}},
+		{http.MethodPost, pathLogin, "remote_addr", 1},
+		{http.MethodPost, pathLogin, "user_agent", 1},
+		{http.MethodPost, "/zato/sso/user/logout", "ust", 1},
+		{http.MethodPost, "/zato/sso/user/logout", "current_ust", false},
+		{http.MethodGet, pathUser, "user_id", 1},
+		{http.MethodPost, pathUser, "username", 1},
+		{http.MethodPost, pathUser, "password", 1},
+		{http.MethodPost, pathUser, "email", 1},
+		{http.MethodPost, pathUser, "display_name", 1},
+		{http.MethodPost, pathUser, "first_name", 1},
+		{http.MethodPost, pathUser, "middle_name", 1},
+		{http.MethodPost, pathUser, "last_name", 1},
+		{http.MethodPost, pathUser, "is_locked", "maybe"},
+		{http.MethodPost, pathUser, "password_must_change", 1},
+		{http.MethodPost, pathUser, "is_totp_enabled", []any{}},
+		{http.MethodPost, pathUser, "totp_key", 1},
+		{http.MethodPost, pathUser, "totp_label", 1},
+		{http.MethodPost, pathUser, "sign_up_status", 1},
+		{http.MethodPost, pathUser, "auto_approve", "yes"},
+		{http.MethodPatch, pathUser, "user_id", true},
+		{http.MethodDelete, pathUser, "user_id", 1},
+		{http.MethodPatch, pathPassword, "new_password", 1},
+		{http.MethodPatch, pathPassword, "old_password", 1},
+		{http.MethodPatch, pathPassword, "user_id", 1},
+		{http.MethodPatch, pathPassword, "password_expiry", 1.5},
+		{http.MethodPatch, pathPassword, "must_change", "often"},
+		{http.MethodPost, "/zato/sso/user/approve", "user_id", 1},
+		{http.MethodPost, "/zato/sso/user/reject", "user_id", 1},
+		{http.MethodPost, "/zato/sso/user/lock", "user_id", 1},
+		{http.MethodDelete, "/zato/sso/user/lock", "user_id", 1},
+		{http.MethodPatch, pathTOTP, "totp_key", 1},
+		{http.MethodPatch, pathTOTP, "totp_label", 1},
+		{http.MethodPatch, pathTOTP, "user_id", 1},
+		{http.MethodGet, pathSearch, "username", 1},
+		{http.MethodGet, pathSearch, "name_op", 1},
+		{http.MethodGet, pathSearch, "is_name_exact", "exactly"},
+		{http.MethodGet, pathSearch, "cur_page", "first"},
+		{http.MethodGet, pathSearch, "page_size", true},
+		{http.MethodPost, pathSignup, "username", 1},
+		{http.MethodPost, pathSignup, "email", 1},
+		{http.MethodPost, pathSignup, "app_list", map[string]any{}},
+		{http.MethodPatch, pathSignup, "confirm_token", 1},
+		{http.MethodGet, pathSession, "target_ust", 1},
+		{http.MethodPost, pathSession, "target_ust", 1},
+		{http.MethodPatch, pathSession, "ust", 1},
+		{http.MethodGet, pathSessionList, "current_ust", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+tt.key, func(t *testing.T) {
+			input := map[string]any{"username": "u", "password": "p", "new_password": "p", "user_id": admin.id,
+				"totp_key": "", "totp_label": "", "confirm_token": "t"}
+			for k, v := range caller {
+				input[k] = v
+			}
+			input[tt.key] = tt.value
+			res := do(t, tt.method, tt.path, input)
+			wantError(t, res, http.StatusBadRequest, attrcache.CodeInvalidInput)
+			if msg, _ := res.body["message"].(string); !strings.Contains(msg, tt.key) {
+				t.Fatalf("message = %q, want it to name %s", msg, tt.key)
+			}
+		})
+	}
+}
+
+func TestUnknownPath(t *testing.T) {
+	for _, path := range []string{"/", "/zato/sso/user/nothing", "/zato/sso/user/", "/metrics"} {
+		t.Run(path, func(t *testing.T) {
+			wantError(t, do(t, http.MethodGet, path, nil), http.StatusNotFound, attrcache.CodeInvalidInput)
+		})
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	tests := []struct{ method, path string }{
+		{http.MethodPut, pathUser},
+		{http.MethodOptions, pathLogin},
+		{http.MethodGet, pathPassword},
+		{http.MethodGet, "/zato/sso/user/lock"},
+		{http.MethodDelete, pathSession},
+		{http.MethodPost, pathSessionList},
+		{http.MethodPost, "/healthz"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			res := do(t, tt.method, tt.path, withCaller(admin, nil))
+			wantError(t, res, http.StatusMethodNotAllowed, attrcache.CodeInvalidInput)
+			if res.header.Get("Allow") == "" {
+				t.Fatalf("no Allow header")
+			}
+		})
+	}
+}
+
+// TestNoClientInputGives500 sends every route, on every verb, input no client should send, and
+// checks that none answers 500 and that every answer carries the envelope's cid.
+func TestNoClientInputGives500(t *testing.T) {
+	paths := []string{pathLogin, "/zato/sso/user/logout", pathUser, pathPassword, "/zato/sso/user/approve",
+		"/zato/sso/user/reject", "/zato/sso/user/lock", pathTOTP, pathSearch, pathSignup, pathSession,
+		pathSessionList, "/healthz", "/readyz", "/metrics", "/zato/sso/user/attr", "/nowhere"}
+	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	keys := []string{"username", "password", "current_app", "totp_code", "new_password", "remote_addr", "user_agent",
+		"ust", "current_ust", "target_ust", "user_id", "email", "display_name", "first_name", "middle_name",
+		"last_name", "is_locked", "password_must_change", "is_totp_enabled", "totp_key", "totp_label",
+		"sign_up_status", "approval_status", "auto_approve", "password_expiry", "old_password", "must_change",
+		"name_op", "is_name_exact", "paginate", "cur_page", "page_size", "app_list", "confirm_token", "data", "name"}
+	// A super-user of its own, so that whatever the sweep changes touches no other test's users,
+	// and an API of its own, so that its failed logins throttle no other test's.
+	sweeper := newUser(t, true, nil)
+	handler := httpapi.NewServer(newAPI(), httpapi.Options{})
+	values := []any{nil, "", "garbage", 1, -1, 1.5, true, []any{1}, map[string]any{"a": 1}, strings.Repeat("z", 4096),
+		"ac1.k1.AAAA", "ac1.nokey.!!!", "9999-99-99", "zusr0000000000000000000000000"}
+
+	bodies := []string{"", "{", "[]", "null", `"x"`, `{"unknown": 1}`, strings.Repeat(`{"a":`, 10000),
+		`{"ust": "garbage", "current_app": "CRM", "user_id": "garbage", "target_ust": "garbage"}`}
+	for _, value := range values {
+		all := map[string]any{}
+		for _, key := range keys {
+			all[key] = value
+		}
+		bodies = append(bodies, jsonOf(all))
+		// The same with a valid caller, so that the input reaches sso.
+		for k, v := range withCaller(sweeper, nil) {
+			all[k] = v
+		}
+		bodies = append(bodies, jsonOf(all))
+	}
+	headers := []map[string]string{
+		nil,
+		{"X-Forwarded-For": "garbage, 1.2.3.4", "X-Zato-Forwarded-For": ",,,", "Content-Type": "application/xml"},
+	}
+
+	for _, path := range paths {
+		for _, method := range methods {
+			t.Run(method+" "+path, func(t *testing.T) {
+				for _, body := range bodies {
+					for _, header := range headers {
+						res := serve(handler, call{method: method, path: path, body: body, header: header})
+						if res.status >= http.StatusInternalServerError {
+							t.Fatalf("body %.200s: HTTP %d %s", body, res.status, res.raw)
+						}
+						checkCID(t, res)
+					}
+				}
+			})
+		}
+	}
+}

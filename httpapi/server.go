@@ -1,0 +1,169 @@
+// Package httpapi is attrcache's REST interface: Zato SSO's paths and wire format (CONTRACT.md §2)
+// over the Go API of package sso. It is a thin adapter: it decodes a request's input, calls sso,
+// and writes Zato's envelope. Every business rule lives in sso; the wire structs (Zato's JSON
+// names) live only here.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/metrics"
+	"github.com/attrcache/attrcache/sso"
+)
+
+// Options configures NewServer. The zero value is usable.
+type Options struct {
+	Logger         *slog.Logger                    // nil: discard
+	Metrics        *metrics.Metrics                // nil: none
+	Ready          func(ctx context.Context) error // /readyz; nil: always ready
+	MetricsHandler http.Handler                    // served at /metrics; nil: 404
+	MaxBodyBytes   int64                           // 0: 1 MiB
+}
+
+// defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
+const defaultMaxBodyBytes = 1 << 20
+
+// cidHeader carries a response's correlation id, the same value as the body's cid.
+const cidHeader = "X-Zato-CID"
+
+// unmatchedRoute labels the metrics and logs of requests that matched no path.
+const unmatchedRoute = "unmatched"
+
+// NewServer returns the HTTP handler of every Zato SSO path (routes.go) plus /healthz, /readyz
+// and /metrics. Every response carries a fresh cid in its body and in the X-Zato-CID header; no
+// client input produces a 500.
+func NewServer(api *sso.API, opts Options) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{
+		api:            api,
+		log:            opts.Logger,
+		metrics:        opts.Metrics,
+		ready:          opts.Ready,
+		metricsHandler: opts.MetricsHandler,
+		maxBodyBytes:   opts.MaxBodyBytes,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBodyBytes <= 0 {
+		s.maxBodyBytes = defaultMaxBodyBytes
+	}
+
+	engine := gin.New()
+	engine.HandleMethodNotAllowed = true
+	engine.RedirectTrailingSlash = false
+	engine.Use(s.observe)
+	engine.NoRoute(func(c *gin.Context) { s.writeError(c, errNoSuchPath) })
+	engine.NoMethod(func(c *gin.Context) { s.writeError(c, errMethodNotAllowed) })
+	s.routes(engine)
+
+	s.knownPaths = make(map[string]bool)
+	for _, r := range engine.Routes() {
+		s.knownPaths[r.Path] = true
+	}
+	return engine
+}
+
+// server holds what the handlers share. It is read-only after NewServer.
+type server struct {
+	api            *sso.API
+	log            *slog.Logger
+	metrics        *metrics.Metrics
+	ready          func(ctx context.Context) error
+	metricsHandler http.Handler
+	maxBodyBytes   int64
+	knownPaths     map[string]bool // every routed path, to label a 405 by its path
+}
+
+// exchange is what the middleware and the response writers record about one request.
+type exchange struct {
+	cid        string
+	remoteAddr string // see remoteAddr
+	subStatus  []string
+	cause      error // internal detail of an error response: logged, never sent
+}
+
+const exchangeKey = "attrcache.exchange"
+
+// exchangeOf returns the request's exchange, set up by observe.
+func exchangeOf(c *gin.Context) *exchange {
+	return c.MustGet(exchangeKey).(*exchange)
+}
+
+// newCID returns a fresh correlation id: 24 hex digits of random bits, as Zato's.
+func newCID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// observe is the outermost middleware: it gives the request its cid, turns a panic into a 500
+// E008004 response, and records one log line and the HTTP metrics of every request.
+func (s *server) observe(c *gin.Context) {
+	start := time.Now()
+	ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
+	c.Set(exchangeKey, ex)
+	c.Header(cidHeader, ex.cid)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "cid", ex.cid, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				s.writeError(c, attrcache.Internal(fmt.Errorf("panic: %v", v)))
+			}
+		}
+		s.record(c, ex, time.Since(start))
+	}()
+	c.Next()
+}
+
+// record writes the request's log line and metrics. The line never holds bodies, so no
+// password, UST, TOTP key or attribute value reaches the log.
+func (s *server) record(c *gin.Context, ex *exchange, elapsed time.Duration) {
+	route := s.routeLabel(c)
+	status := c.Writer.Status()
+	s.metrics.ObserveHTTP(route, c.Request.Method, status, elapsed)
+
+	level := slog.LevelInfo
+	if status >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("cid", ex.cid),
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Any("sub_status", ex.subStatus),
+		slog.Duration("latency", elapsed),
+		slog.String("remote_addr", ex.remoteAddr),
+	}
+	if ex.cause != nil {
+		attrs = append(attrs, slog.String("cause", ex.cause.Error()))
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// routeLabel returns the route template of the request: the matched path, the path itself when
+// it is routed but not for this method (a 405), else "unmatched". Raw unknown paths never become
+// labels, so the metrics' cardinality stays bounded.
+func (s *server) routeLabel(c *gin.Context) string {
+	if route := c.FullPath(); route != "" {
+		return route
+	}
+	if s.knownPaths[c.Request.URL.Path] {
+		return c.Request.URL.Path
+	}
+	return unmatchedRoute
+}
