@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/attrcache/attrcache"
 )
 
@@ -124,11 +126,15 @@ func TestWriteScriptExpiry(t *testing.T) {
 }
 
 // TestWriteScriptNotLoaded checks the fallback from EVALSHA to EVAL when Redis has forgotten the
-// script, as after a restart.
+// script, as after a restart. SCRIPT FLUSH runs on a server of the test's own: on the shared
+// one, another package's EVAL could load the script again between the flush and the check.
 func TestWriteScriptNotLoaded(t *testing.T) {
 	ctx := context.Background()
 	hook := newFaultHook()
-	rdb := newRedis(t, hook)
+	srv := startRedisServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1})
+	rdb.AddHook(hook)
+	t.Cleanup(func() { _ = rdb.Close() })
 	s, _ := newTestStore(t, rdb)
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatalf("SCRIPT FLUSH: %v", err)
