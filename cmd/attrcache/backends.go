@@ -37,6 +37,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	redis.SetLogger(redisLogger{logger}) // go-redis logs through one process-wide logger
 	rdb := redis.NewUniversalClient(redisOpts)
 	store := cache.New(rdb, cache.Options{
 		Prefix:       cfg.Redis.Prefix,
@@ -107,4 +108,12 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redisLogger sends go-redis's own messages (failed dials, pool events) to the service's log
+// instead of its default of standard error in a format of its own.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, args ...any) {
+	l.logger.WarnContext(ctx, fmt.Sprintf(format, args...), "component", "redis")
 }
