@@ -15,10 +15,13 @@ const Namespace = "attrcache"
 // Metrics holds the service's metrics. A nil *Metrics is valid and records nothing, so packages
 // can be used without metrics.
 type Metrics struct {
-	httpRequests *prometheus.CounterVec
-	httpDuration *prometheus.HistogramVec
-	logins       *prometheus.CounterVec
-	cacheLookups *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	httpDuration   *prometheus.HistogramVec
+	httpErrors     *prometheus.CounterVec
+	logins         *prometheus.CounterVec
+	cacheLookups   *prometheus.CounterVec
+	purgedRows     *prometheus.CounterVec
+	activeSessions prometheus.Gauge
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -45,6 +48,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:      "Time from reading a request to writing its response, by route template and method.",
 			Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "method"}),
+		httpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "http_errors_total",
+			Help:      "Error responses by route template and Zato sub_status code, whatever their HTTP status.",
+		}, []string{"route", "sub_status"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "logins_total",
@@ -55,8 +63,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name:      "cache_requests_total",
 			Help:      "Cache look-ups by operation and result: hit (Redis answered), miss (the store behind it did) or error (Redis failed).",
 		}, []string{"op", "result"}),
+		purgedRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "expired_rows_purged_total",
+			Help:      "Expired rows deleted by the background purger, by kind: attr (user and session attributes) or session.",
+		}, []string{"kind"}),
+		activeSessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "active_sessions",
+			Help:      "Sessions that had not expired when last counted (by the background purger), of every user.",
+		}),
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.cacheLookups)
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions)
 	return m
 }
 
@@ -67,6 +85,15 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, elapsed time.Dur
 	}
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+// ObserveHTTPError records one error response of the route template route whose Zato code
+// (the response's sub_status) is subStatus.
+func (m *Metrics) ObserveHTTPError(route, subStatus string) {
+	if m == nil {
+		return
+	}
+	m.httpErrors.WithLabelValues(route, subStatus).Inc()
 }
 
 // ObserveLogin records one login attempt's outcome.
@@ -84,4 +111,28 @@ func (m *Metrics) ObserveCache(op, result string) {
 		return
 	}
 	m.cacheLookups.WithLabelValues(op, result).Inc()
+}
+
+// The kinds of expired rows, the kind label of attrcache_expired_rows_purged_total.
+const (
+	purgedAttrs    = "attr"
+	purgedSessions = "session"
+)
+
+// ObservePurge records one run of the purger, which deleted attrs attributes and sessions
+// sessions.
+func (m *Metrics) ObservePurge(attrs, sessions int) {
+	if m == nil {
+		return
+	}
+	m.purgedRows.WithLabelValues(purgedAttrs).Add(float64(attrs))
+	m.purgedRows.WithLabelValues(purgedSessions).Add(float64(sessions))
+}
+
+// SetActiveSessions records n as the number of sessions that have not expired.
+func (m *Metrics) SetActiveSessions(n int) {
+	if m == nil {
+		return
+	}
+	m.activeSessions.Set(float64(n))
 }
