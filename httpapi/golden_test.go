@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var variableKeys = map[string]bool{
 	"cid": true, "ust": true, "user_id": true, "username": true, "auth_principal": true,
 	"approval_status_mod_by": true, "locked_by": true, "confirm_token": true, "totp_key": true,
-	"creation_time": true, "expiration_time": true, "approval_status_mod_time": true,
+	"creation_time": true, "expiration_time": true, "last_modified": true, "approval_status_mod_time": true,
 	"password_expiry": true, "password_last_set": true, "sign_up_time": true, "locked_time": true,
 }
 
@@ -51,6 +51,10 @@ func TestGolden(t *testing.T) {
 	regular := newUser(t, false, func(in *sso.CreateUserInput) {
 		in.Email, in.FirstName, in.LastName = &email, &first, &last
 	})
+	userAttrs(regular).put(t, map[string]any{"data": []any{
+		item("color", "red"),
+		item("limits", map[string]any{"max": 10, "tags": []any{"a", "b"}}),
+	}})
 	tests := []struct {
 		name   string
 		method string
@@ -64,6 +68,15 @@ func TestGolden(t *testing.T) {
 		{"search", http.MethodGet, pathSearch, withCaller(admin, map[string]any{"user_id": regular.id})},
 		{"session", http.MethodGet, pathSession, map[string]any{"current_ust": admin.ust, "target_ust": regular.ust, "current_app": app}},
 		{"session_list", http.MethodGet, pathSessionList, withCaller(regular, nil)},
+		{"attr_get", http.MethodGet, pathUserAttr, withCaller(regular, map[string]any{"name": "limits"})},
+		{"attr_get_not_found", http.MethodGet, pathUserAttr, withCaller(regular, map[string]any{"name": "missing"})},
+		{"attr_get_many", http.MethodGet, pathUserAttr, withCaller(regular, map[string]any{"data": []any{"color", "limits", "missing"}})},
+		{"attr_exists", http.MethodGet, pathUserAttr + suffixExists, withCaller(regular, map[string]any{"name": "color"})},
+		{"attr_exists_many", http.MethodGet, pathUserAttr + suffixExists, withCaller(regular, map[string]any{"data": []any{"color", "missing"}})},
+		{"attr_names", http.MethodGet, pathUserAttr + suffixNames, withCaller(regular, nil)},
+		{"attr_set", http.MethodPut, pathUserAttr, withCaller(regular, map[string]any{"name": "size", "value": 1})},
+		{"error_attr_exists", http.MethodPost, pathUserAttr, withCaller(regular, map[string]any{"name": "color", "value": 1})},
+		{"error_attr_input", http.MethodPut, pathUserAttr, withCaller(regular, map[string]any{"name": "size"})},
 		{"error_missing_input", http.MethodPost, pathLogin, map[string]any{"current_app": app}},
 		{"error_denied", http.MethodPost, pathLogin, map[string]any{"username": regular.username, "password": "wrong-password", "current_app": app}},
 		{"error_app_invalid", http.MethodGet, pathUser, map[string]any{"ust": regular.ust, "current_app": "NoSuchApp"}},

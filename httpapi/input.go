@@ -31,45 +31,63 @@ type request struct {
 // that is not a JSON object a 400 E008002. Query-string parameters are added over the body's
 // keys (the first value of a repeated parameter).
 func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, maxBytes int64) (*request, error) {
-	body, err := decodeBody(http.MaxBytesReader(w, r.Body, maxBytes))
+	body, texts, err := decodeBody(http.MaxBytesReader(w, r.Body, maxBytes))
 	if err != nil {
 		return nil, err
 	}
 	merged := maps.Clone(body)
 	for key, values := range r.URL.Query() {
 		merged[key] = values[0]
+		texts[key], _ = json.Marshal(values[0]) // a string always encodes
 	}
 	return &request{
 		cid:        ex.cid,
-		in:         &input{values: merged},
+		in:         &input{values: merged, texts: texts},
 		body:       body,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
 	}, nil
 }
 
-// decodeBody decodes a JSON object, numbers as json.Number.
-func decodeBody(r io.Reader) (map[string]any, error) {
+// decodeBody decodes a JSON object: values holds each key's value decoded, numbers as
+// json.Number, and texts the JSON text it was sent as.
+func decodeBody(r io.Reader) (values map[string]any, texts map[string]json.RawMessage, err error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			return nil, errBodyTooLarge
+			return nil, nil, errBodyTooLarge
 		}
-		return nil, attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body could not be read")
+		return nil, nil, attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body could not be read")
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
+		return map[string]any{}, map[string]json.RawMessage{}, nil
 	}
+	if err := decodeJSON(data, &texts); err != nil || texts == nil {
+		return nil, nil, errNotAnObject
+	}
+	values = make(map[string]any, len(texts))
+	for key, text := range texts {
+		var value any
+		if err := decodeJSON(text, &value); err != nil {
+			return nil, nil, errNotAnObject // not reached: text is a value of the object just decoded
+		}
+		values[key] = value
+	}
+	return values, texts, nil
+}
+
+// decodeJSON decodes data, which must hold one JSON value and nothing after it, into v, numbers
+// as json.Number.
+func decodeJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, errNotAnObject
+	if err := dec.Decode(v); err != nil {
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errNotAnObject
+		return errors.New("data after the JSON value")
 	}
-	return obj, nil
+	return nil
 }
 
 var errNotAnObject = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body is not a JSON object")
@@ -95,10 +113,13 @@ func remoteAddr(r *http.Request) string {
 // wrong JSON type: 400 E008002 naming it) is kept and returned by Err, so an endpoint reads every
 // key it needs and then checks once; accessors return zero values after a problem.
 //
-// Absent and null are the same to every accessor except Has. Query-string values are strings,
-// so Bool and Int also accept "true"/"false"/"1"/"0" and decimal strings.
+// Absent and null are the same to every accessor except Has and JSON. Query-string values are
+// strings, so Bool and Int also accept "true"/"false"/"1"/"0" and decimal strings.
 type input struct {
-	values  map[string]any
+	values map[string]any
+	// texts holds the JSON text of each key's value as it was sent; a query-string value is the
+	// JSON string of its text.
+	texts   map[string]json.RawMessage
 	problem error
 }
 
@@ -181,23 +202,38 @@ func (in *input) UST(required bool) string {
 	return ""
 }
 
-// Bool returns key's boolean, false when it is absent or null.
-func (in *input) Bool(key string) bool {
+// OptionalBool returns key's boolean, or nil when it is absent, null or "".
+func (in *input) OptionalBool(key string) *bool {
+	yes, no := true, false
 	switch v := in.values[key].(type) {
 	case nil:
-		return false
+		return nil
 	case bool:
-		return v
+		return &v
 	case string:
 		switch strings.ToLower(v) {
 		case "true", "1":
-			return true
-		case "false", "0", "":
-			return false
+			return &yes
+		case "false", "0":
+			return &no
+		case "":
+			return nil
 		}
 	}
 	in.wrongType(key, "a boolean")
-	return false
+	return nil
+}
+
+// Bool returns key's boolean, false when it is absent, null or "".
+func (in *input) Bool(key string) bool {
+	b := in.OptionalBool(key)
+	return b != nil && *b
+}
+
+// JSON returns the JSON text of key's value as it was sent, whatever its type: null is "null";
+// nil when key is absent.
+func (in *input) JSON(key string) json.RawMessage {
+	return in.texts[key]
 }
 
 // Int returns key's integer, 0 when it is absent or null.

@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -188,6 +190,9 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodDelete, pathSession},
 		{http.MethodPost, pathSessionList},
 		{http.MethodPost, "/healthz"},
+		{http.MethodPost, pathUserAttr + suffixExists},
+		{http.MethodDelete, pathSessionAttr + suffixNames},
+		{http.MethodOptions, pathSessionAttr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -205,13 +210,16 @@ func TestMethodNotAllowed(t *testing.T) {
 func TestNoClientInputGives500(t *testing.T) {
 	paths := []string{pathLogin, "/zato/sso/user/logout", pathUser, pathPassword, "/zato/sso/user/approve",
 		"/zato/sso/user/reject", "/zato/sso/user/lock", pathTOTP, pathSearch, pathSignup, pathSession,
-		pathSessionList, "/healthz", "/readyz", "/metrics", "/zato/sso/user/attr", "/nowhere"}
+		pathSessionList, "/healthz", "/readyz", "/metrics", "/nowhere",
+		pathUserAttr, pathUserAttr + suffixExists, pathUserAttr + suffixNames,
+		pathSessionAttr, pathSessionAttr + suffixExists, pathSessionAttr + suffixNames}
 	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 	keys := []string{"username", "password", "current_app", "totp_code", "new_password", "remote_addr", "user_agent",
 		"ust", "current_ust", "target_ust", "user_id", "email", "display_name", "first_name", "middle_name",
 		"last_name", "is_locked", "password_must_change", "is_totp_enabled", "totp_key", "totp_label",
 		"sign_up_status", "approval_status", "auto_approve", "password_expiry", "old_password", "must_change",
-		"name_op", "is_name_exact", "paginate", "cur_page", "page_size", "app_list", "confirm_token", "data", "name"}
+		"name_op", "is_name_exact", "paginate", "cur_page", "page_size", "app_list", "confirm_token", "data", "name",
+		"value", "expiration", "encrypt", "decrypt"}
 	// A super-user of its own, so that whatever the sweep changes touches no other test's users,
 	// and an API of its own, so that its failed logins throttle no other test's.
 	sweeper := newUser(t, true, nil)
@@ -233,6 +241,7 @@ func TestNoClientInputGives500(t *testing.T) {
 		}
 		bodies = append(bodies, jsonOf(all))
 	}
+	bodies = append(bodies, attrSweepBodies(withCaller(sweeper, map[string]any{"target_ust": sweeper.ust}))...)
 	headers := []map[string]string{
 		nil,
 		{"X-Forwarded-For": "garbage, 1.2.3.4", "X-Zato-Forwarded-For": ",,,", "Content-Type": "application/xml"},
@@ -253,4 +262,43 @@ func TestNoClientInputGives500(t *testing.T) {
 			})
 		}
 	}
+}
+
+// attrSweepBodies returns the attribute inputs of the no-500 sweep, sent with caller's keys:
+// malformed and wrong-type name, value, data and options, and inputs far over every limit.
+func attrSweepBodies(caller map[string]any) []string {
+	huge := strings.Repeat("x", 200<<10)
+	manyItems := make([]any, 5000)
+	for i := range manyItems {
+		manyItems[i] = map[string]any{"name": fmt.Sprint(i), "value": i}
+	}
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	inputs := []map[string]any{
+		{"name": huge, "value": 1},
+		{"name": "v", "value": huge},
+		{"name": "v", "value": map[string]any{"k": huge}, "encrypt": true},
+		{"name": "v", "value": 1, "expiration": "99999999999999999999999"},
+		{"name": "v", "value": 1, "expiration": json.Number("1e400")},
+		{"name": "v", "value": 1, "expiration": json.Number("9223372036854775807")},
+		{"name": "v", "value": 1, "expiration": -9223372036854775807},
+		{"name": "v", "value": json.RawMessage(deep)},
+		{"name": "\x00\uffff\U0010FFFF", "value": 1},
+		{"data": manyItems},
+		{"data": []any{map[string]any{"name": "v", "value": 1, "expiration": json.Number("1e400"), "encrypt": nil}}},
+		{"data": []any{map[string]any{"name": []any{}, "value": 1}}},
+		{"data": []any{map[string]any{"name": "v", "value": 1, "expiration": 9223372036854775807}}},
+		{"data": []any{nil, 1, "x", []any{}, map[string]any{}}},
+		{"data": []any{json.RawMessage(deep)}},
+		{"data": "v", "decrypt": "x"},
+		{"data": map[string]any{"name": "v"}, "decrypt": 0},
+		{"data": true},
+	}
+	bodies := make([]string, len(inputs))
+	for i, input := range inputs {
+		for k, v := range caller {
+			input[k] = v
+		}
+		bodies[i] = jsonOf(input)
+	}
+	return bodies
 }

@@ -15,8 +15,9 @@ const (
 )
 
 // login is /zato/sso/user/login (zato-sso-reference.md §2.1). The remote_addr and user_agent
-// inputs, when given, replace the header-derived values; a remote_addr that is not an IP
-// address is ignored.
+// inputs, when given, replace the header-derived values that the session records (a remote_addr
+// that is not an IP address is ignored); the login throttle counts the header-derived address
+// whatever remote_addr says.
 func (s *server) login(ctx context.Context, req *request) (reply, error) {
 	in := req.in
 	login := sso.LoginInput{
@@ -26,6 +27,7 @@ func (s *server) login(ctx context.Context, req *request) (reply, error) {
 		TOTPCode:    in.String("totp_code"),
 		NewPassword: in.String("new_password"),
 		RemoteAddr:  req.remoteAddr,
+		ClientAddr:  req.remoteAddr,
 		UserAgent:   in.StringIfSet("user_agent", req.userAgent),
 	}
 	if addr, err := netip.ParseAddr(in.String("remote_addr")); err == nil {

@@ -2,12 +2,14 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
 	"github.com/attrcache/attrcache/sso"
 )
 
@@ -110,6 +112,30 @@ func TestLoginThrottled(t *testing.T) {
 	if err != nil || secs < 1 {
 		t.Fatalf("Retry-After = %q, want a whole number of seconds >= 1", res.header.Get("Retry-After"))
 	}
+}
+
+// TestLoginThrottleIgnoresRemoteAddrInput checks that the remote_addr input, which replaces the
+// address a session records, does not choose the address the throttle counts against: that is
+// the address the request came from.
+func TestLoginThrottleIgnoresRemoteAddrInput(t *testing.T) {
+	const perAddress = 3
+	h := httpapi.NewServer(newAPI(func(cfg *sso.Config) {
+		cfg.Throttle = sso.ThrottleConfig{PerAddress: perAddress, Window: time.Hour}
+	}), httpapi.Options{})
+	u := newUser(t, false, nil)
+	fromClient := map[string]string{"X-Forwarded-For": "203.0.113.50"}
+	for i := range perAddress {
+		wrong := map[string]any{"username": uniqueName("nobody"), "password": "wrong-password", "current_app": app,
+			"remote_addr": fmt.Sprintf("198.51.100.%d", i+1)}
+		res := serve(h, call{method: http.MethodPost, path: pathLogin, body: jsonOf(wrong), header: fromClient})
+		wantError(t, res, http.StatusForbidden, attrcache.CodeNotAllowed)
+	}
+	right := map[string]any{"username": u.username, "password": u.password, "current_app": app, "remote_addr": "198.51.100.99"}
+	res := serve(h, call{method: http.MethodPost, path: pathLogin, body: jsonOf(right), header: fromClient})
+	wantError(t, res, http.StatusTooManyRequests, attrcache.CodeNotAllowed)
+
+	fromElsewhere := map[string]string{"X-Forwarded-For": "203.0.113.51"}
+	wantOK(t, serve(h, call{method: http.MethodPost, path: pathLogin, body: jsonOf(right), header: fromElsewhere}))
 }
 
 // TestLoginAnyVerb checks that login, logout and search answer on every common verb, as Zato's

@@ -36,11 +36,14 @@ const (
 const throttleLimit = 5
 
 var (
-	newAPI  func() *sso.API // a new API over the test stores, with a login throttle of its own
-	api     *sso.API        // the API most test servers are built on
-	handler http.Handler    // NewServer(api) with default options
-	admin   testUser        // a super-user, logged in
-	userSeq atomic.Int64    // makes usernames unique
+	// newAPI returns a new API over the test stores, with a login throttle of its own, after
+	// configure changes the test configuration.
+	newAPI func(configure ...func(*sso.Config)) *sso.API
+
+	api     *sso.API     // the API most test servers are built on
+	handler http.Handler // NewServer(api) with default options
+	admin   testUser     // a super-user, logged in
+	userSeq atomic.Int64 // makes usernames unique
 	cidRe   = regexp.MustCompile(`^[0-9a-f]{24}$`)
 )
 
@@ -104,8 +107,15 @@ func runTests(m *testing.M) (int, error) {
 	if _, err := sso.New(cfg, keys, store, store, attrs); err != nil {
 		return 0, err
 	}
-	newAPI = func() *sso.API {
-		a, _ := sso.New(cfg, keys, store, store, attrs) // the same arguments were accepted above
+	newAPI = func(configure ...func(*sso.Config)) *sso.API {
+		cfg := cfg
+		for _, f := range configure {
+			f(&cfg)
+		}
+		a, err := sso.New(cfg, keys, store, store, attrs)
+		if err != nil {
+			panic(fmt.Sprintf("sso.New with a configuration a test changed: %v", err))
+		}
 		return a
 	}
 	api = newAPI()

@@ -144,6 +144,9 @@ func TestMetrics(t *testing.T) {
 		`attrcache_http_requests_total{method="PUT",route="/zato/sso/user",status="405"} 1`,
 		`attrcache_logins_total{outcome="ok"} 1`,
 		`attrcache_logins_total{outcome="E005001"} 1`,
+		`attrcache_http_errors_total{route="/zato/sso/user/login",sub_status="` + attrcache.CodeNotAllowed + `"} 1`,
+		`attrcache_http_errors_total{route="unmatched",sub_status="` + attrcache.CodeInvalidInput + `"} 2`,
+		`attrcache_http_errors_total{route="/zato/sso/user",sub_status="` + attrcache.CodeInvalidInput + `"} 1`,
 	} {
 		if !strings.Contains(string(res.raw), want) {
 			t.Errorf("metrics lack %s", want)

@@ -91,6 +91,7 @@ func (s *server) writeError(c *gin.Context, err error) {
 	ex := exchangeOf(c)
 	ex.subStatus = []string{e.Code}
 	ex.cause = e.Err
+	s.metrics.ObserveHTTPError(s.routeLabel(c), e.Code)
 
 	body := errorBody{
 		envelope: envelope{CID: ex.cid, Status: statusError, SubStatus: ex.subStatus},

@@ -22,6 +22,13 @@ const (
 	pathSession     = "/zato/sso/user/session"
 	pathSessionList = "/zato/sso/user/session/list"
 
+	pathUserAttr          = "/zato/sso/user/attr"
+	pathUserAttrExists    = "/zato/sso/user/attr/exists"
+	pathUserAttrNames     = "/zato/sso/user/attr/names"
+	pathSessionAttr       = "/zato/sso/session/attr"
+	pathSessionAttrExists = "/zato/sso/session/attr/exists"
+	pathSessionAttrNames  = "/zato/sso/session/attr/names"
+
 	pathHealth  = "/healthz"
 	pathReady   = "/readyz"
 	pathMetrics = "/metrics"
@@ -58,12 +65,24 @@ func (s *server) routes(r gin.IRoutes) {
 	r.PATCH(pathSession, s.handle(s.renewSession))
 	r.GET(pathSessionList, s.handle(s.listSessions))
 
-	// The attribute paths (/zato/sso/user/attr, …/exists, …/names and the same under
-	// /zato/sso/session/attr) come here, in the same form.
+	s.attrRoutes(r, pathUserAttr, pathUserAttrExists, pathUserAttrNames, attrScope{ownerKey: "user_id", open: s.api.UserAttrs})
+	s.attrRoutes(r, pathSessionAttr, pathSessionAttrExists, pathSessionAttrNames, attrScope{ownerKey: "target_ust", open: s.api.SessionAttrs})
 
 	r.GET(pathHealth, s.handle(s.health))
 	r.GET(pathReady, s.handle(s.readiness))
 	r.GET(pathMetrics, s.serveMetrics)
+}
+
+// attrRoutes registers the attribute endpoints of one scope (CONTRACT.md §4): the five verbs of
+// its base path, and GET on exists and names.
+func (s *server) attrRoutes(r gin.IRoutes, base, exists, names string, scope attrScope) {
+	r.PUT(base, s.handle(s.attrEndpoint(scope, setAttrs)))
+	r.POST(base, s.handle(s.attrEndpoint(scope, createAttrs)))
+	r.PATCH(base, s.handle(s.attrEndpoint(scope, updateAttrs)))
+	r.DELETE(base, s.handle(s.attrEndpoint(scope, deleteAttrs)))
+	r.GET(base, s.handle(s.attrEndpoint(scope, getAttrs)))
+	r.GET(exists, s.handle(s.attrEndpoint(scope, attrsExist)))
+	r.GET(names, s.handle(s.attrEndpoint(scope, attrNames)))
 }
 
 // endpoint is one operation: it reads its input from req, calls sso and returns the body of the

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -216,6 +217,44 @@ func newSessionListReply(sessions []*attrcache.Session) *sessionListReply {
 		}
 	}
 	return &sessionListReply{Result: items}
+}
+
+// wireAttr is an attribute on the wire.
+type wireAttr struct {
+	Name           string          `json:"name"`
+	Value          json.RawMessage `json:"value"`
+	CreationTime   string          `json:"creation_time"`
+	LastModified   string          `json:"last_modified"`
+	ExpirationTime string          `json:"expiration_time"`
+	IsEncrypted    bool            `json:"is_encrypted"`
+}
+
+// newWireAttr returns v on the wire, nil for nil (an attribute that was not found).
+func newWireAttr(v *sso.AttrValue) *wireAttr {
+	if v == nil {
+		return nil
+	}
+	return &wireAttr{
+		Name:           v.Name,
+		Value:          v.Value,
+		CreationTime:   attrcache.FormatTime(v.CreationTime),
+		LastModified:   attrcache.FormatTime(v.LastModified),
+		ExpirationTime: attrcache.FormatTime(v.ExpirationTime),
+		IsEncrypted:    v.IsEncrypted,
+	}
+}
+
+// attrReply is GET on one attribute: found and, when it is found, the attribute's keys beside it.
+type attrReply struct {
+	envelope
+	Found bool `json:"found"`
+	*wireAttr
+}
+
+// resultReply is an answer held in its result key: GET on many attributes, exists and names.
+type resultReply[T any] struct {
+	envelope
+	Result T `json:"result"`
 }
 
 func deref(s *string) string {

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,10 @@ import (
 )
 
 // LoginInput is what a login sends. Empty strings stand for both absent and null values.
+//
+// RemoteAddr is the address the session records, which a client may choose (Zato's remote_addr
+// input). ClientAddr is the address the request came from, which the guessing throttle counts
+// against, so that a client cannot escape it by naming another address; "" means RemoteAddr.
 type LoginInput struct {
 	Username    string
 	Password    string
@@ -17,6 +22,7 @@ type LoginInput struct {
 	TOTPCode    string
 	NewPassword string
 	RemoteAddr  string
+	ClientAddr  string
 	UserAgent   string
 }
 
@@ -36,19 +42,21 @@ type LoginResult struct {
 // E005001; a missing TOTP code E005008; a locked user E005002; an unconfirmed sign-up E005003; an
 // expired password E005001; a password that must change and no new one E003007, and a new one
 // that fails the policy its specific code (E003002, E003003, E003001). Every failed check counts
-// against the username and the address; a success clears the username's count.
+// against the username and the client address (LoginInput.ClientAddr); a success clears the
+// username's count.
 func (a *API) Login(ctx context.Context, cid string, in LoginInput) (*LoginResult, error) {
 	if err := a.checkApp(in.CurrentApp); err != nil {
 		return nil, err
 	}
 	now := a.now()
-	if wait := a.throttle.retryAfter(in.Username, in.RemoteAddr, now); wait > 0 {
+	clientAddr := cmp.Or(in.ClientAddr, in.RemoteAddr)
+	if wait := a.throttle.retryAfter(in.Username, clientAddr, now); wait > 0 {
 		return nil, &attrcache.Error{Kind: attrcache.KindThrottled, Code: attrcache.CodeNotAllowed, RetryAfter: wait}
 	}
 	u, warning, err := a.admit(ctx, in, now)
 	if err != nil {
 		if isDenied(err) {
-			a.throttle.failed(in.Username, in.RemoteAddr, now)
+			a.throttle.failed(in.Username, clientAddr, now)
 		}
 		return nil, err
 	}

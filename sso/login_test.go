@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -375,6 +376,22 @@ func TestLoginThrottle(t *testing.T) {
 		}
 		wantThrottled(t, login(e, u, "192.0.2.3"))
 		wantCode(t, login(e, u, "192.0.2.4"), "")
+	})
+	t.Run("a chosen remote address does not escape the client address's limit", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, throttled(0, 3))
+		u := e.createUser(t, false)
+		const clientAddr = "192.0.2.6"
+		for i := range 3 {
+			_, err := e.api.Login(ctx, "cid", sso.LoginInput{Username: uniqueName(t), Password: "wrong password",
+				CurrentApp: testApp, RemoteAddr: fmt.Sprintf("198.51.100.%d", i+1), ClientAddr: clientAddr})
+			wantCode(t, err, attrcache.CodeNotAllowed)
+		}
+		_, err := e.api.Login(ctx, "cid", sso.LoginInput{Username: u.Username, Password: u.password,
+			CurrentApp: testApp, RemoteAddr: "198.51.100.99", ClientAddr: clientAddr})
+		wantThrottled(t, err)
+		// The failures counted against the client address, not against the addresses they named.
+		wantCode(t, login(e, u, "198.51.100.1"), "")
 	})
 	t.Run("a success resets the username count", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,240 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"go.yaml.in/yaml/v3"
+)
+
+// openAPIFile is the OpenAPI description of the router.
+const openAPIFile = "openapi.yaml"
+
+// anyMethodKey marks a path item whose one operation every method of anyMethods reaches: the
+// paths Zato serves as plain services (login, logout, search).
+const anyMethodKey = "x-attrcache-any-method"
+
+// anyMethods are the methods that reach a path marked with anyMethodKey.
+var anyMethods = []string{http.MethodDelete, http.MethodGet, http.MethodPatch, http.MethodPost, http.MethodPut}
+
+// operationKeys are the keys of an OpenAPI path item that hold an operation.
+var operationKeys = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// readOpenAPI returns openapi.yaml decoded, failing the test when it is not an OpenAPI 3
+// document with paths.
+func readOpenAPI(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(openAPIFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", openAPIFile, err)
+	}
+	if version, _ := doc["openapi"].(string); !strings.HasPrefix(version, "3.") {
+		t.Fatalf("%s: openapi = %v, want 3.x", openAPIFile, doc["openapi"])
+	}
+	if _, ok := doc["paths"].(map[string]any); !ok {
+		t.Fatalf("%s: no paths", openAPIFile)
+	}
+	return doc
+}
+
+// pathItems returns the path items of doc by path.
+func pathItems(doc map[string]any) map[string]map[string]any {
+	items := make(map[string]map[string]any)
+	for path, item := range doc["paths"].(map[string]any) {
+		items[path], _ = item.(map[string]any)
+	}
+	return items
+}
+
+// operations returns the operations of a path item by their lower-case key.
+func operations(item map[string]any) map[string]map[string]any {
+	ops := make(map[string]map[string]any)
+	for _, key := range operationKeys {
+		if op, ok := item[key].(map[string]any); ok {
+			ops[key] = op
+		}
+	}
+	return ops
+}
+
+// describedMethods returns the HTTP methods the path item describes, sorted: its operations', or
+// anyMethods for a path marked with anyMethodKey, which must describe one operation.
+func describedMethods(t *testing.T, path string, item map[string]any) []string {
+	t.Helper()
+	ops := operations(item)
+	if item[anyMethodKey] == true {
+		if len(ops) != 1 {
+			t.Errorf("%s is marked %s and describes %d operations, want 1", path, anyMethodKey, len(ops))
+		}
+		return anyMethods
+	}
+	var methods []string
+	for key := range ops {
+		methods = append(methods, strings.ToUpper(key))
+	}
+	slices.Sort(methods)
+	return methods
+}
+
+// servedMethods returns the methods the router serves on each path, sorted.
+func servedMethods(t *testing.T) map[string][]string {
+	t.Helper()
+	engine, ok := handler.(*gin.Engine)
+	if !ok {
+		t.Fatalf("NewServer returned %T, want *gin.Engine", handler)
+	}
+	served := make(map[string][]string)
+	for _, route := range engine.Routes() {
+		served[route.Path] = append(served[route.Path], route.Method)
+	}
+	for _, methods := range served {
+		slices.Sort(methods)
+	}
+	return served
+}
+
+func TestOpenAPIDescribesEveryRouteAndNoOther(t *testing.T) {
+	items := pathItems(readOpenAPI(t))
+	served := servedMethods(t)
+	paths := slices.Sorted(maps.Keys(served))
+	for path := range items {
+		if _, ok := served[path]; !ok {
+			paths = append(paths, path)
+		}
+	}
+	for _, path := range paths {
+		t.Run(path, func(t *testing.T) {
+			item, described := items[path]
+			want, routed := served[path]
+			switch {
+			case !described:
+				t.Fatalf("the router serves %v and %s does not describe the path", want, openAPIFile)
+			case !routed:
+				t.Fatalf("%s describes the path and the router does not serve it", openAPIFile)
+			}
+			if got := describedMethods(t, path, item); !slices.Equal(got, want) {
+				t.Errorf("%s describes %v, the router serves %v", openAPIFile, got, want)
+			}
+		})
+	}
+}
+
+func TestOpenAPIOperationsDocumentTheirErrors(t *testing.T) {
+	// Every Zato path reads a JSON body (400, 413) and may meet a bug (500) or a backend that is
+	// down (503); login's throttle answers 429.
+	zatoErrors := []string{"400", "413", "500", "503"}
+	ids := make(map[string]string) // operationId → where it was met
+	for path, item := range pathItems(readOpenAPI(t)) {
+		for key, op := range operations(item) {
+			where := strings.ToUpper(key) + " " + path
+			t.Run(where, func(t *testing.T) {
+				id, _ := op["operationId"].(string)
+				if id == "" {
+					t.Error("no operationId")
+				} else if other, dup := ids[id]; dup {
+					t.Errorf("operationId %s is also %s's", id, other)
+				}
+				ids[id] = where
+
+				responses, _ := op["responses"].(map[string]any)
+				want := []string{"200"}
+				if strings.HasPrefix(path, "/zato/sso/") {
+					want = append(want, zatoErrors...)
+				}
+				if path == "/zato/sso/user/login" {
+					want = append(want, "429")
+				}
+				for _, status := range want {
+					if _, ok := responses[status]; !ok {
+						t.Errorf("responses %v lack %s", slices.Sorted(maps.Keys(responses)), status)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestOpenAPIReferencesResolve(t *testing.T) {
+	doc := readOpenAPI(t)
+	refs := make(map[string]bool)
+	collectRefs(doc, refs)
+	if len(refs) == 0 {
+		t.Fatal("no $ref found")
+	}
+	for _, ref := range slices.Sorted(maps.Keys(refs)) {
+		if _, err := resolvePointer(doc, ref); err != nil {
+			t.Errorf("$ref %s: %v", ref, err)
+		}
+	}
+}
+
+func TestOpenAPIHasNoEmptyValues(t *testing.T) {
+	// No key of the document is meant to be null: one that is betrays YAML read differently
+	// from how it was written, like a comma in an unquoted flow-mapping value, which starts a
+	// key of its own.
+	var walk func(where string, node any)
+	walk = func(where string, node any) {
+		switch n := node.(type) {
+		case nil:
+			t.Errorf("%s is empty", where)
+		case map[string]any:
+			for key, value := range n {
+				walk(where+"/"+key, value)
+			}
+		case []any:
+			for i, value := range n {
+				walk(fmt.Sprintf("%s/%d", where, i), value)
+			}
+		}
+	}
+	walk("#", readOpenAPI(t))
+}
+
+// collectRefs adds to refs every $ref value found in node.
+func collectRefs(node any, refs map[string]bool) {
+	switch n := node.(type) {
+	case map[string]any:
+		for key, value := range n {
+			if ref, ok := value.(string); ok && key == "$ref" {
+				refs[ref] = true
+				continue
+			}
+			collectRefs(value, refs)
+		}
+	case []any:
+		for _, value := range n {
+			collectRefs(value, refs)
+		}
+	}
+}
+
+// resolvePointer returns the node of doc that ref, a JSON pointer within the document
+// ("#/a/b"), names.
+func resolvePointer(doc map[string]any, ref string) (any, error) {
+	pointer, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil, fmt.Errorf("not a reference within the document")
+	}
+	var node any = doc
+	for token := range strings.SplitSeq(pointer, "/") {
+		token = strings.NewReplacer("~1", "/", "~0", "~").Replace(token)
+		m, ok := node.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%q is not inside an object", token)
+		}
+		if node, ok = m[token]; !ok {
+			return nil, fmt.Errorf("no %q", token)
+		}
+	}
+	return node, nil
+}
