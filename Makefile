@@ -12,6 +12,15 @@ export REDIS_PORT ?= 6379
 export ATTRCACHE_TEST_MYSQL ?= root@tcp(127.0.0.1:$(MYSQL_PORT))/
 export ATTRCACHE_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
+# The three-master Redis Cluster of `make cluster`; the packages that cache data are tested on it
+# too (cmd/attrcache with serve configured by ATTRCACHE_REDIS_ADDRS). Each node also uses its
+# port + 10000 for the cluster bus.
+export REDIS_CLUSTER_PORTS ?= 7001 7002 7003
+comma := ,
+space := $() $()
+CLUSTER_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(REDIS_CLUSTER_PORTS))))
+CLUSTER_TEST_PKGS := ./cache/ ./sso/ ./httpapi/ ./cmd/attrcache/
+
 # `make run` keeps its throwaway secret key here, so that a restart can still read its data.
 DEV_KEY := .data/dev-secret-key
 DEV_ADDR := 127.0.0.1:17010
@@ -21,7 +30,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: help run test build vet fmt services services-stop clean
+.PHONY: help run test test-cluster build vet fmt services services-stop cluster cluster-stop clean
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -38,12 +47,16 @@ $(DEV_KEY):
 	@umask 077 && head -c 32 /dev/urandom | base64 >$@
 	@echo "generated a development secret key in $@"
 
-test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race
+test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race, then test-cluster
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory test-cluster
+
+test-cluster: services cluster ## Run the tests of the packages that cache data against the Redis Cluster
+	ATTRCACHE_TEST_REDIS_ADDRS=$(CLUSTER_ADDRS) $(GO) test -race -count=1 $(CLUSTER_TEST_PKGS)
 
 build: ## Build bin/attrcache
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/attrcache ./cmd/attrcache
@@ -59,6 +72,12 @@ services: ## Start MariaDB and Redis unless they answer (private servers, data i
 
 services-stop: ## Stop the servers `make services` started
 	scripts/services.sh stop
+
+cluster: ## Start a three-master Redis Cluster on REDIS_CLUSTER_PORTS unless it is up (data in .data/cluster/)
+	scripts/services.sh cluster
+
+cluster-stop: ## Stop the Redis Cluster `make cluster` started
+	scripts/services.sh cluster-stop
 
 clean: ## Remove build output (the data in .data/ stays)
 	rm -rf bin/ attrcache

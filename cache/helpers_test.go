@@ -251,9 +251,9 @@ func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 var _ redis.Hook = (*faultHook)(nil)
 
-// newRedis returns a client of the test Redis server with hooks added, closed at the end of the
-// test.
-func newRedis(t *testing.T, hooks ...redis.Hook) *redis.Client {
+// newRedis returns a client of the test Redis (server or cluster) with hooks added, closed at
+// the end of the test.
+func newRedis(t *testing.T, hooks ...redis.Hook) redis.UniversalClient {
 	t.Helper()
 	rdb, err := testenv.RedisClient()
 	if err != nil {

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Makes sure MariaDB and Redis answer on their ports, for `make run` and `make test`.
+# Makes sure MariaDB and Redis answer on their ports, for `make run` and `make test`, and runs a
+# three-master Redis Cluster for the tests that must pass on one.
 #
-#   scripts/services.sh         start whichever of the two does not answer
-#   scripts/services.sh stop    stop the servers this script started (and nothing else)
+#   scripts/services.sh               start whichever of MariaDB and Redis does not answer
+#   scripts/services.sh stop          stop the servers this script started (and nothing else)
+#   scripts/services.sh cluster       start the Redis Cluster unless it is up already
+#   scripts/services.sh cluster-stop  stop the Redis Cluster's servers
 #
 # For each server: if something already answers on its port, nothing is done. Otherwise the
 # server package is installed if its binary is missing (as root only, with apt-get), and a private
 # server is started with its data under .data/ in the project, listening on 127.0.0.1 only. The
 # system's database and services are never touched.
 #
-# Environment: MYSQL_PORT (default 3306), REDIS_PORT (default 6379).
+# The cluster's nodes are private redis-servers with --cluster-enabled, one per port, each with
+# its cluster configuration in .data/cluster/<port>/ and nothing saved to disk. The first start
+# joins them with `redis-cli --cluster create`, every slot on a master and no replicas; a start
+# finds an existing cluster by its configuration files and only restarts nodes that are down.
+#
+# Environment: MYSQL_PORT (default 3306), REDIS_PORT (default 6379), REDIS_CLUSTER_PORTS (the
+# cluster's ports, separated by spaces or commas, at least three; default 7001 7002 7003; each
+# node also uses its port + 10000 for the cluster bus).
 set -euo pipefail
 
 readonly host=127.0.0.1
 readonly mysql_port=${MYSQL_PORT:-3306}
 readonly redis_port=${REDIS_PORT:-6379}
+IFS=', ' read -r -a cluster_ports <<<"${REDIS_CLUSTER_PORTS:-7001 7002 7003}"
+readonly cluster_ports
 data=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.data
 readonly data
 readonly mysql_pidfile=$data/mysqld.pid redis_pidfile=$data/redis.pid
@@ -105,6 +117,84 @@ start_redis() {
   say "Redis is ready"
 }
 
+# redis_cli PORT ARGS...: runs a redis-cli command against the server on host:PORT.
+redis_cli() {
+  local port=$1
+  shift
+  redis-cli -h "$host" -p "$port" "$@"
+}
+
+# cluster_info PORT FIELD: prints FIELD of `cluster info` on host:PORT; nothing when the server
+# does not answer or is not a cluster node.
+cluster_info() {
+  redis_cli "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+# redis_pongs PORT: the server on PORT answers PING.
+redis_pongs() { [ "$(redis_cli "$1" ping 2>/dev/null)" = PONG ]; }
+
+# cluster_state_ok: every node says cluster_state:ok, so every slot is served.
+cluster_state_ok() {
+  local port
+  for port in "${cluster_ports[@]}"; do
+    [ "$(cluster_info "$port" cluster_state)" = ok ] || return 1
+  done
+}
+
+# start_cluster_node PORT: starts the cluster node of PORT unless a cluster node answers there.
+start_cluster_node() {
+  local port=$1 dir=$data/cluster/$1
+  if reachable "$port"; then
+    [ -n "$(cluster_info "$port" cluster_state)" ] ||
+      die "something answers on $host:$port but it is not a Redis Cluster node; free the port or set REDIS_CLUSTER_PORTS"
+    return 0
+  fi
+  mkdir -p "$dir"
+  say "starting Redis Cluster node on $host:$port (configuration in $dir)"
+  redis-server --daemonize yes --dir "$dir" --port "$port" --bind "$host" \
+    --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' --appendonly no
+}
+
+# start_cluster starts the nodes that are down, joins them into a cluster when they are not one
+# yet, and waits until every node serves.
+start_cluster() {
+  local count=${#cluster_ports[@]} port addrs=() fresh=0
+  [ "$count" -ge 3 ] || die "REDIS_CLUSTER_PORTS names $count port(s); a Redis Cluster needs at least three masters"
+  ensure_binary redis-server redis-server
+  ensure_binary redis-cli redis-tools
+  for port in "${cluster_ports[@]}"; do
+    start_cluster_node "$port"
+    addrs+=("$host:$port")
+  done
+  for port in "${cluster_ports[@]}"; do
+    wait_for "Redis Cluster node $host:$port" redis_pongs "$port"
+    if [ "$(cluster_info "$port" cluster_known_nodes)" = 1 ] &&
+      [ "$(cluster_info "$port" cluster_slots_assigned)" = 0 ]; then
+      fresh=$((fresh + 1))
+    fi
+  done
+  if [ "$fresh" -eq "$count" ]; then
+    say "creating the Redis Cluster of ${addrs[*]}"
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$data/cluster/create.log" 2>&1 ||
+      die "redis-cli --cluster create failed; see $data/cluster/create.log"
+  elif [ "$fresh" -ne 0 ]; then
+    die "$fresh of the $count nodes on ports ${cluster_ports[*]} belong to no cluster and the others do;" \
+      "run '$0 cluster-stop', remove $data/cluster and start again"
+  fi
+  wait_for "cluster_state:ok on every Redis Cluster node" cluster_state_ok
+  say "Redis Cluster is ready on ${addrs[*]}"
+}
+
+# stop_cluster stops every cluster node this script started, keeping their configuration, so
+# that the next start brings back the same cluster.
+stop_cluster() {
+  local port
+  for port in "${cluster_ports[@]}"; do
+    stop_pidfile "Redis Cluster node $host:$port" "$data/cluster/$port/redis.pid"
+  done
+}
+
 # stop_pidfile NAME PIDFILE: stops the process of PIDFILE if it still runs and waits for it to end.
 stop_pidfile() {
   local name=$1 pidfile=$2 pid
@@ -130,7 +220,13 @@ case "${1:-start}" in
     stop_pidfile MariaDB "$mysql_pidfile"
     stop_pidfile Redis "$redis_pidfile"
     ;;
+  cluster)
+    start_cluster
+    ;;
+  cluster-stop)
+    stop_cluster
+    ;;
   *)
-    die "usage: $0 [start|stop]"
+    die "usage: $0 [start|stop|cluster|cluster-stop]"
     ;;
 esac

@@ -89,9 +89,10 @@ func (b *backends) ready(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// close releases the cache, the Redis client and the database, in that order.
+// close releases the cache, the database and the Redis client, in that order: closing the
+// database may still commit pending writes, whose cache updates need Redis.
 func (b *backends) close() error {
-	return errors.Join(closeWith("cache", b.cache), closeWith("redis", b.redis), closeWith("mysql", b.db))
+	return errors.Join(closeWith("cache", b.cache), closeWith("mysql", b.db), closeWith("redis", b.redis))
 }
 
 func closeWith(what string, c io.Closer) error {

@@ -105,6 +105,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // versionString names the version, the commit it was built from and the Go release.
 func versionString() string {
+	v, rev := buildVersion()
+	return fmt.Sprintf("attrcache %s (commit %s, %s)", v, rev, runtime.Version())
+}
+
+// buildVersion returns the version and the commit of this build: those set with -ldflags, else
+// those the Go toolchain recorded ("(devel)" and "unknown" when it recorded none). The commit
+// ends in "-dirty" when the working tree had changes.
+func buildVersion() (v, rev string) {
 	v, rev, modified := version, commit, false
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
@@ -130,7 +138,7 @@ func versionString() string {
 	if modified {
 		rev += "-dirty"
 	}
-	return fmt.Sprintf("attrcache %s (commit %s, %s)", v, rev, runtime.Version())
+	return v, rev
 }
 
 // newFlagSet returns a flag set for a subcommand that reports errors to the caller instead of

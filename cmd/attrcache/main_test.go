@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -42,12 +41,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testEnv returns the environment of a command against the test backends, with cheap password
-// hashing, plus extra.
+// testEnv returns the environment of a command against the test backends (the test Redis
+// Cluster when there is one), with cheap password hashing, plus extra.
 func testEnv(extra map[string]string) func(string) string {
 	env := map[string]string{
 		"ATTRCACHE_MYSQL_DSN":         testDSN,
 		"ATTRCACHE_REDIS_URL":         testenv.RedisURL(),
+		"ATTRCACHE_REDIS_ADDRS":       strings.Join(testenv.RedisClusterAddrs(), ","),
 		"ATTRCACHE_REDIS_PREFIX":      testPrefix,
 		"ATTRCACHE_ARGON2_TIME":       "1",
 		"ATTRCACHE_ARGON2_MEMORY_KIB": "1024",
@@ -89,15 +89,21 @@ func createUser(t *testing.T, command, username, password string) string {
 	return userID
 }
 
-// storedUser reads a user straight from MySQL.
-func storedUser(t *testing.T, username string) (*attrcache.User, error) {
+// openTestDB opens the test database, closed at the end of the test.
+func openTestDB(t *testing.T) *persist.DB {
 	t.Helper()
 	db, err := persist.Open(t.Context(), testDSN, mustKeyring(t, testKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	return db.UserByUsername(t.Context(), username)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// storedUser reads a user straight from MySQL.
+func storedUser(t *testing.T, username string) (*attrcache.User, error) {
+	t.Helper()
+	return openTestDB(t).UserByUsername(t.Context(), username)
 }
 
 func mustStoredUser(t *testing.T, username string) *attrcache.User {
@@ -366,6 +372,7 @@ func pollUntil(t *testing.T, what string, check func() bool) {
 
 // servingTest is a `serve` running in process on a free port.
 type servingTest struct {
+	addr    string // host:port
 	baseURL string
 	stderr  *syncBuffer
 	stop    func() error // cancels serve's context and returns what run returned
@@ -407,7 +414,7 @@ func startServe(t *testing.T, extra map[string]string, args ...string) *servingT
 		default:
 		}
 		addr := loggedAddr(stderr.String())
-		s.baseURL = "http://" + addr
+		s.addr, s.baseURL = addr, "http://"+addr
 		return addr != ""
 	})
 	pollUntil(t, "/healthz", func() bool {
@@ -421,13 +428,20 @@ func startServe(t *testing.T, extra map[string]string, args ...string) *servingT
 	return s
 }
 
-// loggedAddr returns the address of the JSON log line "listening", or "".
+// loggedAddr returns the address of the log line "listening", in JSON or text form, or "".
 func loggedAddr(log string) string {
-	sc := bufio.NewScanner(strings.NewReader(log))
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-			return line.Addr
+	for line := range strings.Lines(log) {
+		var entry struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &entry) == nil {
+			if entry.Msg == "listening" {
+				return entry.Addr
+			}
+			continue
+		}
+		if _, attrs, found := strings.Cut(line, " msg=listening "); found {
+			_, addr, _ := strings.Cut(attrs, "addr=")
+			addr, _, _ = strings.Cut(strings.TrimSpace(addr), " ")
+			return addr
 		}
 	}
 	return ""
@@ -436,24 +450,33 @@ func loggedAddr(log string) string {
 // call sends a JSON body with method to path and decodes the JSON answer.
 func (s *servingTest) call(t *testing.T, method, path string, body map[string]any) (int, map[string]any) {
 	t.Helper()
-	data, err := json.Marshal(body)
+	status, answer, err := s.send(t.Context(), method, path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, s.baseURL+path, bytes.NewReader(data))
+	return status, answer
+}
+
+// send is call for goroutines other than the test's: it returns what went wrong.
+func (s *servingTest) send(ctx context.Context, method, path string, body map[string]any) (int, map[string]any, error) {
+	data, err := json.Marshal(body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.baseURL+path, bytes.NewReader(data))
+	if err != nil {
+		return 0, nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	var answer map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
-		t.Fatalf("%s %s: decoding the answer: %v", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
 	}
-	return resp.StatusCode, answer
+	return resp.StatusCode, answer, nil
 }
 
 func (s *servingTest) get(t *testing.T, path string) (int, string) {
@@ -488,7 +511,7 @@ func TestServe(t *testing.T) {
 		t.Errorf("/readyz: HTTP %d %s, want 200", status, body)
 	}
 	status, body := s.get(t, "/metrics")
-	for _, series := range []string{"attrcache_http_requests_total", "attrcache_cache_requests_total", "go_goroutines", "process_cpu_seconds_total", "go_sql_open_connections"} {
+	for _, series := range []string{"attrcache_http_requests_total", "attrcache_cache_requests_total", "go_goroutines", "process_cpu_seconds_total", "attrcache_mysql_connections"} {
 		if status != http.StatusOK || !strings.Contains(body, series) {
 			t.Errorf("/metrics: HTTP %d, want 200 with the series %s", status, series)
 		}

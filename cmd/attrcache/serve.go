@@ -10,7 +10,6 @@ import (
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/attrcache/attrcache"
@@ -20,7 +19,9 @@ import (
 )
 
 // serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
-// and then shuts down gracefully within http.shutdown_timeout.
+// and then shuts down gracefully: it stops accepting connections, lets the requests in flight
+// finish within http.shutdown_timeout, and only then closes the data stores (the cache, MySQL,
+// Redis). It returns nil when every request in flight finished in time.
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve")
 	dev := fs.Bool("dev", false, "generate a throwaway secret key when none is set")
@@ -40,11 +41,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		"redis", redactURL(cfg.Redis.URL), "redis_addrs", cfg.Redis.Addrs, "redis_master", cfg.Redis.Master)
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(),
-	)
+	buildVer, buildRev := buildVersion()
+	metrics.RegisterRuntime(registry, buildVer, buildRev)
 	m := metrics.New(registry)
 
 	b, err := openBackends(ctx, cfg, keys, logger, m)
@@ -57,10 +55,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		}
 	}()
 
-	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger)
+	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
 
-	registry.MustRegister(collectors.NewDBStatsCollector(b.db.SQL(), "attrcache"))
+	registry.MustRegister(metrics.NewMySQLCollector(b.db.SQL().Stats), metrics.NewRedisPoolCollector(b.redis.PoolStats))
 	handler := httpapi.NewServer(b.api, httpapi.Options{
 		Logger:         logger,
 		Metrics:        m,
@@ -68,28 +66,51 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 	})
+	if testHookWrapHandler != nil {
+		handler = testHookWrapHandler(handler)
+	}
 	return listenAndServe(ctx, cfg.HTTP, handler, logger)
 }
 
+// testHookWrapHandler, set by tests only, wraps the HTTP handler that serve builds, so that a
+// test can watch or hold requests as the server receives them.
+var testHookWrapHandler func(http.Handler) http.Handler
+
 // startPurger deletes expired attributes and ended sessions in the background, now and then
-// every purge.interval, logging what it deleted. The returned stop waits for it to finish.
-func startPurger(ctx context.Context, db *persist.DB, cfg purgeConfig, logger *slog.Logger) (stop func()) {
+// every purge.interval, logging what it deleted and reporting it, and the number of sessions
+// still live after it, to m. The returned stop waits for it to finish.
+func startPurger(ctx context.Context, db *persist.DB, cfg purgeConfig, logger *slog.Logger, m *metrics.Metrics) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		db.RunPurger(ctx, cfg.Interval, cfg.Batch, func(attrs, sessions int, err error) {
+			m.ObservePurge(attrs, sessions)
 			if err != nil {
 				logger.Warn("purging expired rows", "err", err, "attrs", attrs, "sessions", sessions)
 			} else if attrs+sessions > 0 {
 				logger.Info("purged expired rows", "attrs", attrs, "sessions", sessions)
 			}
+			countLiveSessions(ctx, db, logger, m)
 		})
 	}()
 	return func() {
 		cancel()
 		<-done
 	}
+}
+
+// countLiveSessions reports to m how many sessions have not expired now. A failure is logged,
+// unless ctx has ended, and leaves the last count in place.
+func countLiveSessions(ctx context.Context, db *persist.DB, logger *slog.Logger, m *metrics.Metrics) {
+	live, err := db.CountLiveSessions(ctx, attrcache.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Warn("counting live sessions", "err", err)
+		}
+		return
+	}
+	m.SetActiveSessions(live)
 }
 
 // serveKeyring returns the configured secret keys; with dev and none configured, a fresh key
@@ -106,7 +127,8 @@ func (c *cli) serveKeyring(dev bool) (*attrcache.Keyring, error) {
 }
 
 // listenAndServe serves handler on the configured address until ctx is cancelled, then stops
-// accepting connections and waits, at most the shutdown timeout, for requests in flight.
+// accepting connections and waits, at most the shutdown timeout, for requests in flight. When
+// they do not finish in time, it closes their connections and returns an error.
 func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -134,7 +156,7 @@ func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, l
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+		return errors.Join(fmt.Errorf("graceful shutdown: %w", err), srv.Close())
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving HTTP: %w", err)

@@ -4,6 +4,10 @@
 // The servers are found through ATTRCACHE_TEST_MYSQL (a go-sql-driver DSN without a database
 // name, default "root@tcp(127.0.0.1:3306)/") and ATTRCACHE_TEST_REDIS_URL (default
 // "redis://127.0.0.1:6379/0"). `make test` starts them when they are not running.
+//
+// When ATTRCACHE_TEST_REDIS_ADDRS is set (a comma list of host:port), the tests use the Redis
+// Cluster whose nodes it names instead of the server of ATTRCACHE_TEST_REDIS_URL; `make test`
+// runs the packages that cache data a second time that way.
 package testenv
 
 import (
@@ -33,6 +37,31 @@ func RedisURL() string {
 		return v
 	}
 	return "redis://127.0.0.1:6379/0"
+}
+
+// RedisClusterAddrs returns the node addresses of the test Redis Cluster, or nil when the tests
+// use the single server of RedisURL.
+func RedisClusterAddrs() []string {
+	var addrs []string
+	for addr := range strings.SplitSeq(os.Getenv("ATTRCACHE_TEST_REDIS_ADDRS"), ",") {
+		if addr = strings.TrimSpace(addr); addr != "" {
+			addrs = append(addrs, addr)
+		}
+	}
+	return addrs
+}
+
+// RedisClient returns a client of the test Redis: a *redis.ClusterClient of the nodes of
+// RedisClusterAddrs when there are any, else a *redis.Client of RedisURL. The caller closes it.
+func RedisClient() (redis.UniversalClient, error) {
+	if addrs := RedisClusterAddrs(); len(addrs) > 0 {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
+	}
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		return nil, fmt.Errorf("testenv: ATTRCACHE_TEST_REDIS_URL: %w", err)
+	}
+	return redis.NewClient(opts), nil
 }
 
 var nameRe = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
@@ -70,19 +99,18 @@ func FreshDatabase(name string) (string, error) {
 }
 
 // RedisPrefix returns the key prefix of the test package name, after deleting every key that
-// an earlier run left under it.
+// an earlier run left under it (on every master of a cluster).
 func RedisPrefix(name string) (string, error) {
 	prefix := "attrcache_test:" + name + ":"
-	opts, err := redis.ParseURL(RedisURL())
+	rdb, err := RedisClient()
 	if err != nil {
-		return "", fmt.Errorf("testenv: ATTRCACHE_TEST_REDIS_URL: %w", err)
+		return "", err
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := DeleteKeys(ctx, rdb, prefix); err != nil {
-		return "", fmt.Errorf("testenv: clearing %s*: %w (is Redis running? `make services` starts it)", prefix, err)
+		return "", fmt.Errorf("testenv: clearing %s*: %w (is Redis running? `make services` starts it, `make cluster` the cluster)", prefix, err)
 	}
 	return prefix, nil
 }
@@ -106,13 +134,4 @@ func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) e
 		return clear(ctx, c)
 	}
 	return fmt.Errorf("testenv: unsupported Redis client %T", rdb)
-}
-
-// RedisClient returns a client of the test Redis server.
-func RedisClient() (*redis.Client, error) {
-	opts, err := redis.ParseURL(RedisURL())
-	if err != nil {
-		return nil, err
-	}
-	return redis.NewClient(opts), nil
 }
