@@ -208,6 +208,12 @@ func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, 
 // until they expire, the others as absent for the absent TTL.
 func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names []string, checkSession bool, now time.Time) (map[string]*attrcache.Attr, error) {
 	epoch := a.s.suspects.currentEpoch()
+	// A caller that missed just before another caller's load filled Redis would otherwise read
+	// MySQL a second time for the same names.
+	again, err := a.read(ctx, scope, names, a.s.keys.attrs(scope, names), now)
+	if err == nil && !again.ownerUnknown && len(again.missing) == 0 {
+		return again.found, nil
+	}
 	if checkSession {
 		// Through the Store, which caches the session and its owner for the next reads.
 		sess, _, err := a.s.SessionWithPrincipal(ctx, scope.UserID, scope.Session)
