@@ -22,6 +22,7 @@ type Metrics struct {
 	cacheLookups   *prometheus.CounterVec
 	purgedRows     *prometheus.CounterVec
 	activeSessions prometheus.Gauge
+	batch          batchMetrics
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -75,6 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions)
+	m.batch = newBatchMetrics(reg)
 	return m
 }
 

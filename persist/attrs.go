@@ -1,8 +1,10 @@
 package persist
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,8 +16,8 @@ import (
 // Attributes live in sso_attr, keyed by (user_id, ust_hash, name); ust_hash is the session's
 // hash for a session attribute and "" for a user attribute.
 //
-// Every write locks its rows in primary-key order (the items sorted by name, byte order), so that
-// concurrent writes of the same names wait for each other instead of deadlocking. A write to a
+// Every write locks its rows in primary-key order (user, session hash, name, in byte order), so
+// that concurrent writes of the same keys wait for each other instead of deadlocking. A write to a
 // session's attributes first takes a shared lock on the live session row, which DeleteSession and
 // the purger take before the attributes too.
 //
@@ -25,8 +27,8 @@ import (
 // the transaction holds the locks of all its rows, so it is read after any deletion of the same
 // keys has committed, and a re-created row's version is above that deletion's tombstone.
 //
-// The lists of names (one per call) go into one statement each: MaxAttrItems names of
-// MaxAttrNameBytes fit in any server's default max_allowed_packet. The rows written, values and
+// The lists of keys (one per call, or per group-commit batch) go into one statement each:
+// MaxAttrItems keys fit in any server's default max_allowed_packet. The rows written, values and
 // all, are split into as many statements as the packet size needs.
 
 // attrColumns are the columns queryAttrs reads, in its order.
@@ -76,21 +78,47 @@ const (
 //
 // A session scope's session must exist and not have ended at now, and a user scope's user must
 // exist, else attrcache.ErrNotFound. No items: no attributes and no error.
+//
+// With group commit on (WithGroupCommit), a call that writes one attribute is committed together
+// with the concurrent calls of other attributes, and returns once that transaction has committed;
+// what it stores and returns, and its errors, are those of a call of its own.
 func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
 	items = lastItemPerName(items)
 	if len(items) == 0 {
 		return nil, nil
 	}
+	stored, err := db.setAttrs(ctx, scope, items, now)
+	if err != nil {
+		return nil, fmt.Errorf("persist: set attributes of %s: %w", scope.UserID, err)
+	}
+	return stored, nil
+}
+
+// setAttrs does the work of SetAttrs, for items with distinct names: through the group
+// committer for one item when it is on and open, else in a transaction of its own.
+func (db *DB) setAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	if len(items) == 1 && db.committer != nil {
+		stored, err := db.committer.set(ctx, attrRow{scope: scope, item: items[0], now: now})
+		if !errors.Is(err, errCommitterClosed) {
+			if err != nil {
+				return nil, err
+			}
+			return []*attrcache.Attr{stored}, nil
+		}
+	}
+	return db.setAttrsAlone(ctx, scope, items, now)
+}
+
+// setAttrsAlone does the work of SetAttrs, for items with distinct names, in a transaction of
+// its own.
+func (db *DB) setAttrsAlone(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
 	var stored []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		stored, err = db.setAttrsIn(ctx, tx, scope, items, now)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("persist: set attributes of %s: %w", scope.UserID, err)
-	}
-	return stored, nil
+	return stored, err
 }
 
 // setAttrsIn does the work of SetAttrs, for items with distinct names, in tx.
@@ -98,7 +126,7 @@ func (db *DB) setAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrSc
 	if err := lockLiveSession(ctx, tx, scope, now); err != nil {
 		return nil, err
 	}
-	if err := db.writeAttrs(ctx, tx, scope, items, now, updateExisting); err != nil {
+	if err := db.writeAttrs(ctx, tx, rowsOf(scope, items, now), updateExisting); err != nil {
 		return nil, err
 	}
 	return stampAndReadBack(ctx, tx, scope, items)
@@ -129,7 +157,7 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 			append(keyArgs, now)...); err != nil {
 			return mapError(err)
 		}
-		if err := db.writeAttrs(ctx, tx, scope, items, now, failOnExisting); err != nil {
+		if err := db.writeAttrs(ctx, tx, rowsOf(scope, items, now), failOnExisting); err != nil {
 			return err
 		}
 		var err error
@@ -172,7 +200,7 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 			return nil
 		}
 		// Every row is live and locked: the upsert only updates.
-		if err := db.writeAttrs(ctx, tx, scope, existing, now, updateExisting); err != nil {
+		if err := db.writeAttrs(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {
 			return err
 		}
 		updated, err = stampAndReadBack(ctx, tx, scope, existing)
@@ -244,12 +272,52 @@ func lockLiveSession(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope,
 	if !scope.IsSession() {
 		return nil
 	}
-	var found int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM sso_session
-		WHERE ust_hash = ? AND user_id = ? AND expiration_time > ? LOCK IN SHARE MODE`,
-		scope.Session, scope.UserID, now).Scan(&found)
+	ends, err := lockSessions(ctx, tx, []attrcache.AttrScope{scope})
 	if err != nil {
-		return fmt.Errorf("session: %w", mapError(err))
+		return fmt.Errorf("session: %w", err)
+	}
+	return liveSession(ends, scope, now)
+}
+
+// lockSessions holds a shared lock on the session rows of the session scopes among scopes until
+// the transaction ends, and returns when each of those sessions ends, keyed by scope; a session
+// that does not exist, or belongs to another user, is not in the map. Errors are already mapped.
+func lockSessions(ctx context.Context, tx *sql.Tx, scopes []attrcache.AttrScope) (map[attrcache.AttrScope]time.Time, error) {
+	var hashes []any
+	for _, scope := range scopes {
+		if scope.IsSession() {
+			hashes = append(hashes, scope.Session)
+		}
+	}
+	ends := make(map[attrcache.AttrScope]time.Time, len(hashes))
+	if len(hashes) == 0 {
+		return ends, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT user_id, ust_hash, expiration_time FROM sso_session WHERE "+
+		inList("ust_hash", len(hashes))+" LOCK IN SHARE MODE", hashes...)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var scope attrcache.AttrScope
+		var endsAt time.Time
+		if err := rows.Scan(&scope.UserID, &scope.Session, &endsAt); err != nil {
+			return nil, mapError(err)
+		}
+		ends[scope] = endsAt
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return ends, nil
+}
+
+// liveSession returns nil when the session of scope, by ends (from lockSessions), has not ended
+// at now, else attrcache.ErrNotFound.
+func liveSession(ends map[attrcache.AttrScope]time.Time, scope attrcache.AttrScope, now time.Time) error {
+	if endsAt, found := ends[scope]; !found || !now.Before(endsAt) {
+		return fmt.Errorf("session: %w", attrcache.ErrNotFound)
 	}
 	return nil
 }
@@ -270,16 +338,40 @@ func lockLiveNames(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, n
 	return set, nil
 }
 
-// writeAttrs inserts items (distinct names) into scope at now, sorted by name and split into
-// statements that each fit in the largest packet the server accepts. onExisting says what
-// happens to an item whose key has a row.
-func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time, onExisting onExistingRow) error {
-	sorted := slices.SortedFunc(slices.Values(items), func(a, b attrcache.AttrWrite) int {
-		return strings.Compare(a.Name, b.Name)
-	})
-	rowBytes := func(item attrcache.AttrWrite) int { return attrRowBytes(scope, item) }
-	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, rowBytes) {
-		stmt, args := insertAttrsStmt(scope, batch, now, onExisting)
+// attrRow is one row to write: an item of a scope, written at now.
+type attrRow struct {
+	scope attrcache.AttrScope
+	item  attrcache.AttrWrite
+	now   time.Time
+}
+
+// key returns the primary key of the row.
+func (r attrRow) key() attrKey { return attrKey{scope: r.scope, name: r.item.Name} }
+
+// compareAttrRows orders rows as sso_attr's primary key does: by user, session hash, then name,
+// in byte order.
+func compareAttrRows(a, b attrRow) int {
+	return cmp.Or(strings.Compare(a.scope.UserID, b.scope.UserID),
+		strings.Compare(string(a.scope.Session), string(b.scope.Session)),
+		strings.Compare(a.item.Name, b.item.Name))
+}
+
+// rowsOf returns the rows that write items into scope at now.
+func rowsOf(scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) []attrRow {
+	rows := make([]attrRow, len(items))
+	for i, item := range items {
+		rows[i] = attrRow{scope: scope, item: item, now: now}
+	}
+	return rows
+}
+
+// writeAttrs inserts rows (distinct keys) sorted in primary-key order, so that concurrent writes
+// lock their rows in the same order, and split into statements that each fit in the largest
+// packet the server accepts. onExisting says what happens to a row whose key is taken.
+func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) error {
+	sorted := slices.SortedFunc(slices.Values(rows), compareAttrRows)
+	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, attrRowBytes) {
+		stmt, args := insertAttrsStmt(batch, onExisting)
 		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 			return mapError(err)
 		}
@@ -287,41 +379,42 @@ func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, scope attrcache.AttrSc
 	return nil
 }
 
-// insertAttrsStmt returns the statement that inserts batch into scope at now, and its arguments.
+// insertAttrsStmt returns the statement that inserts batch, each row created and last modified
+// at its own now, and its arguments.
 //
-// With updateExisting, an existing row is updated instead: an expired one is replaced as if
-// absent (creation time and expiration time included); a live one keeps its creation time, and
-// its expiration time unless the item gives ExpiresAt. MariaDB applies the assignments of ON
-// DUPLICATE KEY UPDATE in order, each seeing the new values of those before it, so that
-// expiration_time, which the others test, is assigned last.
-func insertAttrsStmt(scope attrcache.AttrScope, batch []attrcache.AttrWrite, now time.Time, onExisting onExistingRow) (string, []any) {
+// With updateExisting, an existing row is updated instead: one that has expired at the new row's
+// now (its last_modified) is replaced as if absent (creation time and expiration time included);
+// a live one keeps its creation time, and its expiration time unless the item gives ExpiresAt.
+// MariaDB applies the assignments of ON DUPLICATE KEY UPDATE in order, each seeing the new values
+// of those before it, so that expiration_time, which the others test, is assigned last.
+func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) {
 	var stmt strings.Builder
 	stmt.WriteString(insertAttrsPrefix)
 	args := make([]any, 0, 8*len(batch)+2)
-	var expiryGiven []any
-	for i, item := range batch {
+	var expiryGiven []attrKey
+	for i, row := range batch {
 		if i > 0 {
 			stmt.WriteString(", ")
 		}
 		stmt.WriteString(attrRowPlaceholders)
 		expiresAt := attrcache.NeverExpires
-		if item.ExpiresAt != nil {
-			expiresAt = *item.ExpiresAt
-			expiryGiven = append(expiryGiven, item.Name)
+		if row.item.ExpiresAt != nil {
+			expiresAt = *row.item.ExpiresAt
+			expiryGiven = append(expiryGiven, row.key())
 		}
-		args = append(args, scope.UserID, scope.Session, item.Name, item.Value, item.IsEncrypted,
-			now, now, expiresAt)
+		args = append(args, row.scope.UserID, row.scope.Session, row.item.Name, row.item.Value,
+			row.item.IsEncrypted, row.now, row.now, expiresAt)
 	}
 	if onExisting == updateExisting {
+		given, givenArgs := keysOfMany(expiryGiven)
 		stmt.WriteString(` ON DUPLICATE KEY UPDATE
-			creation_time = IF(expiration_time <= ?, VALUES(creation_time), creation_time),
+			creation_time = IF(expiration_time <= VALUES(last_modified), VALUES(creation_time), creation_time),
 			value = VALUES(value),
 			is_encrypted = VALUES(is_encrypted),
 			last_modified = VALUES(last_modified),
-			expiration_time = IF(expiration_time <= ? OR ` + inList("name", len(expiryGiven)) + `,
+			expiration_time = IF(expiration_time <= VALUES(last_modified) OR (` + given + `),
 				VALUES(expiration_time), expiration_time)`)
-		args = append(args, now, now)
-		args = append(args, expiryGiven...)
+		args = append(args, givenArgs...)
 	}
 	return stmt.String(), args
 }
@@ -329,21 +422,42 @@ func insertAttrsStmt(scope attrcache.AttrScope, batch []attrcache.AttrWrite, now
 // stampAndReadBack gives the rows of scope named by items new versions (stampVersions) and
 // returns them as stored, in the order of items. Every row must exist.
 func stampAndReadBack(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite) ([]*attrcache.Attr, error) {
-	keys, args := keysOf(scope, itemNames(items))
-	if err := stampVersions(ctx, tx, keys, args); err != nil {
-		return nil, err
+	keys := make([]attrKey, len(items))
+	for i, item := range items {
+		keys[i] = attrKey{scope: scope, name: item.Name}
 	}
-	byName, err := queryAttrs(ctx, tx, "SELECT "+attrColumns+" FROM sso_attr WHERE "+keys, args...)
+	byKey, err := stampAndReadBackKeys(ctx, tx, keys)
 	if err != nil {
 		return nil, err
 	}
-	stored := make([]*attrcache.Attr, len(items))
-	for i, item := range items {
-		if stored[i] = byName[item.Name]; stored[i] == nil {
-			return nil, fmt.Errorf("attribute %q was not stored", item.Name)
-		}
+	stored := make([]*attrcache.Attr, len(keys))
+	for i, key := range keys {
+		stored[i] = byKey[key]
 	}
 	return stored, nil
+}
+
+// stampAndReadBackKeys gives the rows of keys, of any scopes, new versions (stampVersions) and
+// returns them as stored. Every row must exist.
+func stampAndReadBackKeys(ctx context.Context, tx *sql.Tx, keys []attrKey) (map[attrKey]*attrcache.Attr, error) {
+	where, args := keysOfMany(keys)
+	if err := stampVersions(ctx, tx, where, args); err != nil {
+		return nil, err
+	}
+	attrs, err := queryAttrRows(ctx, tx, "SELECT "+attrColumns+" FROM sso_attr WHERE "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[attrKey]*attrcache.Attr, len(attrs))
+	for _, a := range attrs {
+		byKey[attrKey{scope: a.Scope, name: a.Name}] = a
+	}
+	for _, key := range keys {
+		if byKey[key] == nil {
+			return nil, fmt.Errorf("attribute %q was not stored", key.name)
+		}
+	}
+	return byKey, nil
 }
 
 // stampVersions sets the version of the rows matching keys (with their arguments) to
@@ -353,6 +467,36 @@ func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) err
 	_, err := tx.ExecContext(ctx,
 		"UPDATE sso_attr SET version = GREATEST(version + 1, "+versionClock+") WHERE "+keys, args...)
 	return mapError(err)
+}
+
+// attrKey is the primary key of a row of sso_attr.
+type attrKey struct {
+	scope attrcache.AttrScope
+	name  string
+}
+
+// keysOfMany returns the condition that matches the rows of keys, of any scopes, and its
+// arguments: FALSE when there are none.
+func keysOfMany(keys []attrKey) (string, []any) {
+	var scopes []attrcache.AttrScope
+	names := make(map[attrcache.AttrScope][]string)
+	for _, key := range keys {
+		if _, seen := names[key.scope]; !seen {
+			scopes = append(scopes, key.scope)
+		}
+		names[key.scope] = append(names[key.scope], key.name)
+	}
+	if len(scopes) == 0 {
+		return "FALSE", nil
+	}
+	conds := make([]string, len(scopes))
+	args := make([]any, 0, 2*len(scopes)+len(keys))
+	for i, scope := range scopes {
+		cond, condArgs := keysOf(scope, names[scope])
+		conds[i] = "(" + cond + ")"
+		args = append(args, condArgs...)
+	}
+	return strings.Join(conds, " OR "), args
 }
 
 // keysOf returns the condition that matches the rows of scope with the given names, and its
@@ -385,15 +529,29 @@ func inList(column string, n int) string {
 	return column + " IN (?" + strings.Repeat(", ?", n-1) + ")"
 }
 
-// queryAttrs runs a query of attrColumns and returns its attributes keyed by name. Errors are
-// already mapped.
+// queryAttrs runs a query of attrColumns, of one scope, and returns its attributes keyed by
+// name. Errors are already mapped.
 func queryAttrs(ctx context.Context, q querier, query string, args ...any) (map[string]*attrcache.Attr, error) {
+	list, err := queryAttrRows(ctx, q, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	attrs := make(map[string]*attrcache.Attr, len(list))
+	for _, a := range list {
+		attrs[a.Name] = a
+	}
+	return attrs, nil
+}
+
+// queryAttrRows runs a query of attrColumns and returns its attributes. Errors are already
+// mapped.
+func queryAttrRows(ctx context.Context, q querier, query string, args ...any) ([]*attrcache.Attr, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(err)
 	}
 	defer rows.Close()
-	attrs := make(map[string]*attrcache.Attr)
+	var attrs []*attrcache.Attr
 	for rows.Next() {
 		var a attrcache.Attr
 		err := rows.Scan(&a.Scope.UserID, &a.Scope.Session, &a.Name, &a.Value, &a.IsEncrypted,
@@ -401,7 +559,7 @@ func queryAttrs(ctx context.Context, q querier, query string, args ...any) (map[
 		if err != nil {
 			return nil, mapError(err)
 		}
-		attrs[a.Name] = &a
+		attrs = append(attrs, &a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, mapError(err)
@@ -455,10 +613,11 @@ func itemNames(items []attrcache.AttrWrite) []string {
 	return names
 }
 
-// attrRowBytes bounds what the row of item adds to a write statement of scope. The name may be
-// there twice: in the row and in the ON DUPLICATE KEY UPDATE clause.
-func attrRowBytes(scope attrcache.AttrScope, item attrcache.AttrWrite) int {
-	return attrRowOverheadBytes + 2*(len(scope.UserID)+len(scope.Session)+len(item.Value)) + 4*len(item.Name)
+// attrRowBytes bounds what row adds to a write statement. Its key may be there twice: in the row
+// and in the ON DUPLICATE KEY UPDATE clause.
+func attrRowBytes(row attrRow) int {
+	return attrRowOverheadBytes + 2*len(row.item.Value) +
+		4*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name))
 }
 
 // splitBySize cuts items, keeping their order, into runs whose sizes add up to at most limit; an

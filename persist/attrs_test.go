@@ -173,16 +173,18 @@ func TestWritesOverExistingAttr(t *testing.T) {
 		first := attrcache.AttrWrite{Name: "a", Value: `"plain"`, ExpiresAt: tt.storedUntil}
 		second := attrcache.AttrWrite{Name: "a", Value: `"ac1.k1.c2VhbGVk"`, IsEncrypted: true, ExpiresAt: tt.expiresAt}
 
-		t.Run("SetAttrs: "+tt.name, func(t *testing.T) {
-			scope := userScope(t)
-			before := setAttrs(t, testDB, scope, t0, first)[0]
-			got := setAttrs(t, testDB, scope, tt.at, second)
-			checkAttrs(t, "SetAttrs", got, []*attrcache.Attr{wantAttr(scope, second, tt.wantCreated, tt.at, tt.wantExpires)})
-			if got[0].Version <= before.Version {
-				t.Errorf("version went from %d to %d, want it to grow", before.Version, got[0].Version)
-			}
-			checkReadBack(t, testDB, scope, tt.at, got)
-		})
+		for _, store := range stores() {
+			t.Run("SetAttrs"+store.name+": "+tt.name, func(t *testing.T) {
+				scope := userScope(t)
+				before := setAttrs(t, store.db, scope, t0, first)[0]
+				got := setAttrs(t, store.db, scope, tt.at, second)
+				checkAttrs(t, "SetAttrs", got, []*attrcache.Attr{wantAttr(scope, second, tt.wantCreated, tt.at, tt.wantExpires)})
+				if got[0].Version <= before.Version {
+					t.Errorf("version went from %d to %d, want it to grow", before.Version, got[0].Version)
+				}
+				checkReadBack(t, testDB, scope, tt.at, got)
+			})
+		}
 
 		t.Run("UpdateAttrs: "+tt.name, func(t *testing.T) {
 			scope := userScope(t)
@@ -447,6 +449,18 @@ func TestDeleteAttrs(t *testing.T) {
 	})
 }
 
+// store is a store under test and what to call it in a test's name.
+type store struct {
+	name string
+	db   *DB
+}
+
+// stores returns testDB and testGroupDB, which queues the writes of one attribute, for tests of
+// SetAttrs that must pass the same way with group commit on.
+func stores() []store {
+	return []store{{"", testDB}, {" with group commit", testGroupDB}}
+}
+
 // attrWriter is SetAttrs, CreateAttrs or UpdateAttrs.
 type attrWriter func(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error)
 
@@ -577,8 +591,10 @@ func TestAttrsOfUnknownOwner(t *testing.T) {
 	items := []attrcache.AttrWrite{{Name: "a", Value: `1`}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := testDB.SetAttrs(t.Context(), tt.scope, items, now); !errors.Is(err, attrcache.ErrNotFound) {
-				t.Errorf("SetAttrs error = %v, want ErrNotFound", err)
+			for _, store := range stores() {
+				if _, err := store.db.SetAttrs(t.Context(), tt.scope, items, now); !errors.Is(err, attrcache.ErrNotFound) {
+					t.Errorf("SetAttrs%s error = %v, want ErrNotFound", store.name, err)
+				}
 			}
 			if _, err := testDB.CreateAttrs(t.Context(), tt.scope, items, now); !errors.Is(err, attrcache.ErrNotFound) {
 				t.Errorf("CreateAttrs error = %v, want ErrNotFound", err)

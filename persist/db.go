@@ -25,12 +25,12 @@ import (
 // concurrent requests without exhausting a default MySQL server (max_connections 151) when a
 // couple of instances share it. Idle connections are kept up to the same number, so that a burst
 // does not open and close connections, and recycled well before MySQL's wait_timeout and the idle
-// timeouts of proxies and load balancers in between.
+// timeouts of proxies and load balancers in between. WithPoolSize changes the sizes.
 const (
-	maxOpenConns    = 64
-	maxIdleConns    = maxOpenConns
-	connMaxLifetime = 30 * time.Minute
-	connMaxIdleTime = 5 * time.Minute
+	defaultMaxOpenConns = 64
+	defaultMaxIdleConns = defaultMaxOpenConns
+	connMaxLifetime     = 30 * time.Minute
+	connMaxIdleTime     = 5 * time.Minute
 
 	// defaultDialTimeout bounds connecting when the DSN sets no timeout, so that an unreachable
 	// server is reported as unavailable instead of hanging until the operating system gives up.
@@ -48,6 +48,8 @@ type DB struct {
 	// maxPacket is the size of the largest statement that both the server (max_allowed_packet)
 	// and the driver accept; writes of many attributes are split to stay under it.
 	maxPacket int
+	// committer batches single-attribute writes of SetAttrs; nil when group commit is off.
+	committer *groupCommitter
 }
 
 var (
@@ -60,13 +62,18 @@ var (
 // Whatever the DSN says, times are parsed into time.Time and exchanged in UTC to the
 // microsecond, parameters are interpolated on the client (one round trip per statement), the
 // session is in strict SQL mode, and connecting times out after 5 seconds unless the DSN sets
-// a timeout. The pool holds at most 64 connections, keeps up to 64 idle, and recycles each after
-// 30 minutes (5 idle). keys seals and opens e-mail addresses and TOTP keys. The size of the
-// largest statement the server and the driver accept is read once, here. A server that cannot
-// be reached gives an attrcache.Unavailable error.
-func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error) {
+// a timeout. The pool holds at most 64 connections, keeps up to 64 idle (WithPoolSize changes
+// both), and recycles each after 30 minutes (5 idle). keys seals and opens e-mail addresses and
+// TOTP keys. The size of the largest statement the server and the driver accept is read once,
+// here. opts turn on group commit (WithGroupCommit) and metrics (WithMetrics); an option with a
+// bad value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
+func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")
+	}
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("persist: open: %w", err)
 	}
 	cfg, err := parseDSN(dsn)
 	if err != nil {
@@ -91,8 +98,8 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error)
 		return nil, fmt.Errorf("persist: open: %w", err)
 	}
 	pool := sql.OpenDB(connector)
-	pool.SetMaxOpenConns(maxOpenConns)
-	pool.SetMaxIdleConns(maxIdleConns)
+	pool.SetMaxOpenConns(o.maxOpenConns)
+	pool.SetMaxIdleConns(o.maxIdleConns)
 	pool.SetConnMaxLifetime(connMaxLifetime)
 	pool.SetConnMaxIdleTime(connMaxIdleTime)
 
@@ -108,7 +115,11 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring) (*DB, error)
 	if cfg.MaxAllowedPacket > 0 { // 0 makes the driver take the server's
 		maxPacket = min(maxPacket, cfg.MaxAllowedPacket)
 	}
-	return &DB{db: pool, keys: keys, maxPacket: maxPacket}, nil
+	db := &DB{db: pool, keys: keys, maxPacket: maxPacket}
+	if o.groupCommit.on() {
+		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
+	}
+	return db, nil
 }
 
 // EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the
@@ -157,8 +168,15 @@ func quoteIdentifier(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-// Close closes the pool.
-func (db *DB) Close() error { return db.db.Close() }
+// Close closes the pool. With group commit on, it first stops queueing writes (later ones run
+// in transactions of their own, which fail once the pool is closed) and commits every write
+// already queued, returning once their callers have their results.
+func (db *DB) Close() error {
+	if db.committer != nil {
+		db.committer.close()
+	}
+	return db.db.Close()
+}
 
 // Ping checks that the server answers; a server that cannot be reached gives an
 // attrcache.Unavailable error.

@@ -14,10 +14,13 @@ import (
 	"github.com/attrcache/attrcache/internal/testenv"
 )
 
-// testDB is the migrated store of this package's own database; testKeys its keyring.
+// testDB is the migrated store of this package's own database, at testDSN; testKeys its
+// keyring. testGroupDB is a second store of the same database with group commit on.
 var (
-	testDB   *DB
-	testKeys *attrcache.Keyring
+	testDSN     string
+	testDB      *DB
+	testGroupDB *DB
+	testKeys    *attrcache.Keyring
 )
 
 func TestMain(m *testing.M) {
@@ -30,8 +33,8 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) (int, error) {
-	dsn, err := testenv.FreshDatabase("persist")
-	if err != nil {
+	var err error
+	if testDSN, err = testenv.FreshDatabase("persist"); err != nil {
 		return 0, err
 	}
 	testKeys, err = newKeyring()
@@ -40,7 +43,7 @@ func runTests(m *testing.M) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	testDB, err = Open(ctx, dsn, testKeys)
+	testDB, err = Open(ctx, testDSN, testKeys)
 	if err != nil {
 		return 0, err
 	}
@@ -48,6 +51,11 @@ func runTests(m *testing.M) (int, error) {
 	if _, err := testDB.Migrate(ctx); err != nil {
 		return 0, err
 	}
+	testGroupDB, err = Open(ctx, testDSN, testKeys, WithGroupCommit(GroupCommit{MaxRows: 64, MaxWait: time.Millisecond, Workers: 4}))
+	if err != nil {
+		return 0, err
+	}
+	defer testGroupDB.Close()
 	return m.Run(), nil
 }
 

@@ -26,10 +26,10 @@ type backends struct {
 }
 
 // openBackends creates the database if it is missing, applies pending migrations, connects to
-// Redis and builds the Go API, whose cache reports to m (nil: nowhere). Redis being down is
-// logged, not an error: the cache works without it. The caller closes what it returns.
+// Redis and builds the Go API, whose cache and database report to m (nil: nowhere). Redis being
+// down is logged, not an error: the cache works without it. The caller closes what it returns.
 func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logger *slog.Logger, m *metrics.Metrics) (*backends, error) {
-	db, err := openMigrated(ctx, cfg, keys, logger)
+	db, err := openMigrated(ctx, cfg, keys, logger, persist.WithMetrics(m))
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +57,14 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 	return b, nil
 }
 
-// openMigrated creates the database named in the DSN if it is missing, opens it and applies
-// pending migrations, logging each one applied.
-func openMigrated(ctx context.Context, cfg config, keys *attrcache.Keyring, logger *slog.Logger) (*persist.DB, error) {
+// openMigrated creates the database named in the DSN if it is missing, opens it with the pool
+// sizes and group commit of the MySQL settings and with opts, and applies pending migrations,
+// logging each one applied.
+func openMigrated(ctx context.Context, cfg config, keys *attrcache.Keyring, logger *slog.Logger, opts ...persist.Option) (*persist.DB, error) {
 	if err := persist.EnsureDatabase(ctx, cfg.MySQL.DSN); err != nil {
 		return nil, fmt.Errorf("mysql: creating the database: %w", err)
 	}
-	db, err := persist.Open(ctx, cfg.MySQL.DSN, keys)
+	db, err := persist.Open(ctx, cfg.MySQL.DSN, keys, append(cfg.persistOptions(), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
 	}

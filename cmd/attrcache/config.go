@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/persist"
 	"github.com/attrcache/attrcache/sso"
 )
 
@@ -70,7 +71,16 @@ type httpConfig struct {
 }
 
 type mysqlConfig struct {
-	DSN string `yaml:"dsn"`
+	DSN          string            `yaml:"dsn"`
+	MaxOpenConns int               `yaml:"max_open_conns"`
+	MaxIdleConns int               `yaml:"max_idle_conns"`
+	GroupCommit  groupCommitConfig `yaml:"group_commit"`
+}
+
+type groupCommitConfig struct {
+	MaxRows int           `yaml:"max_rows"`
+	MaxWait time.Duration `yaml:"max_wait"`
+	Workers int           `yaml:"workers"`
 }
 
 type redisConfig struct {
@@ -143,7 +153,12 @@ func defaultConfig() config {
 			MaxBodyBytes:      8 << 20,
 			ShutdownTimeout:   15 * time.Second,
 		},
-		MySQL: mysqlConfig{DSN: "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true"},
+		MySQL: mysqlConfig{
+			DSN:          "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true",
+			MaxOpenConns: 64,
+			MaxIdleConns: 64,
+			GroupCommit:  groupCommitConfig{MaxRows: 256, MaxWait: time.Millisecond, Workers: 4},
+		},
 		Redis: redisConfig{
 			URL:    "redis://127.0.0.1:6379/0",
 			Addrs:  []string{},
@@ -328,6 +343,11 @@ func (cfg *config) validate() error {
 		{"http.max_body_bytes", cfg.HTTP.MaxBodyBytes <= 0, "must be positive"},
 		{"http.shutdown_timeout", cfg.HTTP.ShutdownTimeout <= 0, "must be positive"},
 		{"mysql.dsn", cfg.MySQL.DSN == "", "must be a go-sql-driver DSN"},
+		{"mysql.max_open_conns", cfg.MySQL.MaxOpenConns < 1, "must be at least 1"},
+		{"mysql.max_idle_conns", cfg.MySQL.MaxIdleConns < 0 || cfg.MySQL.MaxIdleConns > cfg.MySQL.MaxOpenConns, "must be 0 to mysql.max_open_conns"},
+		{"mysql.group_commit.workers", cfg.MySQL.GroupCommit.Workers < 0 || cfg.MySQL.GroupCommit.Workers >= cfg.MySQL.MaxOpenConns, "must be 0 (off) to below mysql.max_open_conns, so that reads keep connections"},
+		{"mysql.group_commit.max_rows", cfg.MySQL.GroupCommit.Workers > 0 && (cfg.MySQL.GroupCommit.MaxRows < 1 || cfg.MySQL.GroupCommit.MaxRows > attrcache.MaxAttrItems), fmt.Sprintf("must be 1 to %d", attrcache.MaxAttrItems)},
+		{"mysql.group_commit.max_wait", cfg.MySQL.GroupCommit.MaxWait < 0, "must not be negative"},
 		{"redis.master", cfg.Redis.Master != "" && len(cfg.Redis.Addrs) == 0, "needs redis.addrs, the Sentinel addresses"},
 		{"cache.principal_ttl", cfg.Cache.PrincipalTTL <= 0, "must be positive"},
 		{"cache.absent_ttl", cfg.Cache.AbsentTTL <= 0, "must be positive"},
@@ -404,6 +424,16 @@ func (cfg *config) ssoConfig() sso.Config {
 	c.Throttle.PerAddress = cfg.LoginThrottle.PerAddress
 	c.Throttle.Window = cfg.LoginThrottle.Window
 	return c
+}
+
+// persistOptions returns the options of persist.Open that the MySQL settings give: the pool
+// sizes and group commit.
+func (cfg *config) persistOptions() []persist.Option {
+	gc := cfg.MySQL.GroupCommit
+	return []persist.Option{
+		persist.WithPoolSize(cfg.MySQL.MaxOpenConns, cfg.MySQL.MaxIdleConns),
+		persist.WithGroupCommit(persist.GroupCommit{MaxRows: gc.MaxRows, MaxWait: gc.MaxWait, Workers: gc.Workers}),
+	}
 }
 
 // redisOptions returns the client options of the Redis settings: a single server from

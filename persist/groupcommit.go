@@ -1,0 +1,311 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/metrics"
+)
+
+// Group commit: SetAttrs calls that write one attribute are queued; each worker takes a batch of
+// them and commits it in one transaction — the sessions of the batch locked in one query, its
+// rows written by one sorted multi-row upsert (writeAttrs), stamped and read back together — and
+// only then hands each caller its own row.
+//
+// A batch never holds two calls of the same key: the second closes the batch and starts the next
+// one of the same worker, so each caller gets the row as its own write left it, and of two calls
+// of one key the one that was queued first commits first.
+//
+// When the batch fails for a reason that may be one row's (an unknown user, a value that does not
+// fit), each of its calls runs again in a transaction of its own, so that each gets its own error
+// and the others are stored. An unreachable database fails every call of the batch.
+
+// errCommitterClosed says that the committer no longer takes writes: the caller writes alone.
+var errCommitterClosed = errors.New("group commit is closed")
+
+// The states of a queued request: a worker takes it into a batch, or its caller abandons it
+// while it waits in the queue; whichever comes first decides.
+const (
+	requestQueued int32 = iota
+	requestTaken
+	requestAbandoned
+)
+
+// attrRequest is one queued SetAttrs call of one attribute.
+type attrRequest struct {
+	ctx     context.Context
+	row     attrRow
+	arrived time.Time
+	state   atomic.Int32
+	// done receives the result once, when the request was taken into a batch.
+	done chan attrResult
+}
+
+// attrResult is what a queued call returns.
+type attrResult struct {
+	stored *attrcache.Attr
+	err    error
+}
+
+// groupCommitter runs the workers of group commit.
+type groupCommitter struct {
+	db      *DB
+	cfg     GroupCommit
+	metrics *metrics.Metrics
+
+	// mu guards closed and sending on queue: close takes it for writing, so that it closes the
+	// queue after every send under way.
+	mu      sync.RWMutex
+	closed  bool
+	queue   chan *attrRequest
+	workers sync.WaitGroup
+}
+
+// startGroupCommitter starts cfg.Workers workers that commit batches of writes in db, recording
+// on m (nil: nowhere).
+func startGroupCommitter(db *DB, cfg GroupCommit, m *metrics.Metrics) *groupCommitter {
+	c := &groupCommitter{
+		db:      db,
+		cfg:     cfg,
+		metrics: m,
+		queue:   make(chan *attrRequest, cfg.Workers*cfg.MaxRows),
+	}
+	for range cfg.Workers {
+		c.workers.Go(c.work)
+	}
+	return c
+}
+
+// set queues row and returns it as stored once its batch has committed, or its own error.
+// errCommitterClosed means that it was not queued. When ctx ends while the write waits in the
+// queue, it is dropped and ctx's error returned; once its batch has started, set waits for its
+// result, so that what it returns is what happened.
+func (c *groupCommitter) set(ctx context.Context, row attrRow) (*attrcache.Attr, error) {
+	req := &attrRequest{ctx: ctx, row: row, arrived: time.Now(), done: make(chan attrResult, 1)}
+	if err := c.enqueue(ctx, req); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-req.done:
+		return res.stored, res.err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(requestQueued, requestAbandoned) {
+			return nil, fmt.Errorf("waiting for group commit: %w", mapError(ctx.Err()))
+		}
+		res := <-req.done
+		return res.stored, res.err
+	}
+}
+
+// enqueue puts req on the queue, unless the committer is closed (errCommitterClosed) or ctx
+// ends first.
+func (c *groupCommitter) enqueue(ctx context.Context, req *attrRequest) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return errCommitterClosed
+	}
+	select {
+	case c.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("queueing for group commit: %w", mapError(ctx.Err()))
+	}
+}
+
+// close stops queueing, waits until the workers have committed every queued request, and
+// returns. Calling it again does nothing.
+func (c *groupCommitter) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.queue)
+	}
+	c.mu.Unlock()
+	c.workers.Wait()
+}
+
+// work commits batches until the queue is closed and empty.
+func (c *groupCommitter) work() {
+	var next *attrRequest // the request that closed the last batch, first of the next
+	for {
+		first := next
+		if first == nil {
+			var open bool
+			if first, open = <-c.queue; !open {
+				return
+			}
+		}
+		var batch []*attrRequest
+		batch, next = c.collect(first)
+		c.commit(batch)
+	}
+}
+
+// collect returns the batch that starts with first: the requests that follow it on the queue,
+// until the batch is full, MaxWait has passed since first arrived (or, with MaxWait 0, the queue
+// is empty), or the queue is closed. A request of a key already in the batch closes it and is
+// returned as next, to start the next batch.
+func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next *attrRequest) {
+	batch = append(make([]*attrRequest, 0, c.cfg.MaxRows), first)
+	keys := map[attrKey]bool{first.row.key(): true}
+	var deadline <-chan time.Time
+	for len(batch) < c.cfg.MaxRows {
+		var req *attrRequest
+		var open bool
+		select {
+		case req, open = <-c.queue:
+		default:
+			if deadline == nil {
+				wait := c.cfg.MaxWait - time.Since(first.arrived)
+				if wait <= 0 {
+					return batch, nil
+				}
+				timer := time.NewTimer(wait)
+				defer timer.Stop() // once: deadline is set once per batch
+				deadline = timer.C
+			}
+			select {
+			case req, open = <-c.queue:
+			case <-deadline:
+				return batch, nil
+			}
+		}
+		if !open {
+			return batch, nil
+		}
+		if keys[req.row.key()] {
+			return batch, req
+		}
+		keys[req.row.key()] = true
+		batch = append(batch, req)
+	}
+	return batch, nil
+}
+
+// commit writes the requests of batch that their callers still wait for, in one transaction,
+// and gives each its result. When that transaction fails for a reason that may be one row's,
+// each request is written again on its own.
+func (c *groupCommitter) commit(batch []*attrRequest) {
+	batch = slices.DeleteFunc(batch, func(req *attrRequest) bool {
+		return !req.state.CompareAndSwap(requestQueued, requestTaken)
+	})
+	if len(batch) == 0 {
+		return
+	}
+	start := time.Now()
+	for _, req := range batch {
+		c.metrics.ObserveBatchWait(start.Sub(req.arrived))
+	}
+	ctx, cancel := batchContext(batch)
+	results, err := c.db.setBatch(ctx, batch)
+	cancel()
+	c.metrics.ObserveBatch(len(batch), time.Since(start))
+
+	for i, req := range batch {
+		switch {
+		case err == nil:
+			req.done <- results[i]
+		case isUnavailable(err):
+			req.done <- attrResult{err: err}
+		default:
+			req.done <- c.db.setAlone(req)
+		}
+	}
+}
+
+// batchContext returns the context of a batch's transaction: it ends at the latest deadline of
+// its callers, or never when one has none. The batch does not end with one caller's
+// cancellation: its other callers still wait for it.
+func batchContext(batch []*attrRequest) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, req := range batch {
+		deadline, ok := req.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.Background())
+		}
+		if deadline.After(latest) {
+			latest = deadline
+		}
+	}
+	return context.WithDeadline(context.Background(), latest)
+}
+
+// isUnavailable reports whether err says that the database could not be reached or used.
+func isUnavailable(err error) bool {
+	e, ok := errors.AsType[*attrcache.Error](err)
+	return ok && e.Kind == attrcache.KindUnavailable
+}
+
+// setAlone writes the request in a transaction of its own, as SetAttrs without group commit
+// does.
+func (db *DB) setAlone(req *attrRequest) attrResult {
+	stored, err := db.setAttrsAlone(req.ctx, req.row.scope, []attrcache.AttrWrite{req.row.item}, req.row.now)
+	if err != nil {
+		return attrResult{err: err}
+	}
+	return attrResult{stored: stored[0]}
+}
+
+// setBatch writes the requests of batch (distinct keys) in one transaction and returns the result
+// of each, in order: its row as stored, or ErrNotFound when its session does not exist or has
+// ended at its now. An error fails the whole batch, and nothing of it is stored.
+func (db *DB) setBatch(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
+	var results []attrResult
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		results, err = db.setBatchIn(ctx, tx, batch)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+	}
+	return results, nil
+}
+
+// setBatchIn does the work of setBatch in tx.
+func (db *DB) setBatchIn(ctx context.Context, tx *sql.Tx, batch []*attrRequest) ([]attrResult, error) {
+	scopes := make([]attrcache.AttrScope, len(batch))
+	for i, req := range batch {
+		scopes[i] = req.row.scope
+	}
+	ends, err := lockSessions(ctx, tx, scopes)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	results := make([]attrResult, len(batch))
+	rows := make([]attrRow, 0, len(batch))
+	keys := make([]attrKey, 0, len(batch))
+	for i, req := range batch {
+		if req.row.scope.IsSession() {
+			if results[i].err = liveSession(ends, req.row.scope, req.row.now); results[i].err != nil {
+				continue
+			}
+		}
+		rows = append(rows, req.row)
+		keys = append(keys, req.row.key())
+	}
+	if len(rows) == 0 {
+		return results, nil
+	}
+	if err := db.writeAttrs(ctx, tx, rows, updateExisting); err != nil {
+		return nil, err
+	}
+	stored, err := stampAndReadBackKeys(ctx, tx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, req := range batch {
+		if results[i].err == nil {
+			results[i].stored = stored[req.row.key()]
+		}
+	}
+	return results, nil
+}
