@@ -25,6 +25,11 @@ const (
 // envelopePrefix starts every sealed value: "ac1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>".
 const envelopePrefix = "ac1."
 
+// envelopeEncoding is the base64 of envelopes. It is strict, and Open also refuses line breaks,
+// so that each sealed value has exactly one printable form: changing any character of an
+// envelope makes it fail to open.
+var envelopeEncoding = base64.RawURLEncoding.Strict()
+
 // DefaultKeyID is the id of the key given by ATTRCACHE_SECRET_KEY alone.
 const DefaultKeyID = "k1"
 
@@ -172,7 +177,7 @@ func (k *Keyring) Seal(purpose string, plaintext, ad []byte) string {
 	buf := make([]byte, a.NonceSize(), a.NonceSize()+len(plaintext)+a.Overhead())
 	_, _ = rand.Read(buf)
 	buf = a.Seal(buf, buf, plaintext, ad)
-	return envelopePrefix + id + "." + base64.RawURLEncoding.EncodeToString(buf)
+	return envelopePrefix + id + "." + envelopeEncoding.EncodeToString(buf)
 }
 
 // Open decrypts an envelope made by Seal for the same purpose and ad. Anything else, including a
@@ -190,9 +195,9 @@ func (k *Keyring) Open(purpose, envelope string, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, ErrUndecryptable
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(b64)
-	if err != nil || len(raw) < a.NonceSize()+a.Overhead() {
-		return nil, ErrUndecryptable
+	raw, err := envelopeEncoding.DecodeString(b64)
+	if err != nil || len(b64) != envelopeEncoding.EncodedLen(len(raw)) || len(raw) < a.NonceSize()+a.Overhead() {
+		return nil, ErrUndecryptable // the length check refuses the line breaks the decoder skips
 	}
 	plain, err := a.Open(nil, raw[:a.NonceSize()], raw[a.NonceSize():], ad)
 	if err != nil {

@@ -32,12 +32,17 @@ var timeLayouts = []string{
 }
 
 // ParseTime reads a timestamp as clients send them (ISO 8601 with or without a zone, a space or a
-// T between date and time, or a date alone). A time without a zone is UTC.
+// T between date and time, or a date alone). A time without a zone is UTC. A time whose UTC year
+// is outside 1 to 9999 is refused: FormatTime could not write it and MySQL could not store it.
 func ParseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC().Truncate(time.Microsecond), nil
+			t = t.UTC().Truncate(time.Microsecond)
+			if t.Year() < 1 || t.Year() > 9999 {
+				return time.Time{}, errors.New("the date is outside the years 1 to 9999")
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, errors.New("not a date and time in ISO 8601 form")

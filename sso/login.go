@@ -71,11 +71,10 @@ func (a *API) admit(ctx context.Context, in LoginInput, now time.Time) (*attrcac
 	if err != nil {
 		return nil, "", err
 	}
-	if u == nil {
-		_, _ = verifyPassword(a.dummyHash, in.Password) // as slow as a real check; the answer is no anyway
-		return nil, "", attrcache.NotAllowed()
-	}
-	if in.Password == "" {
+	if u == nil || in.Password == "" {
+		// As slow as a real check, so that the time taken does not tell whether the username
+		// exists; the answer is no anyway.
+		_, _ = verifyPassword(a.dummyHash, in.Password)
 		return nil, "", attrcache.NotAllowed()
 	}
 	ok, err := verifyPassword(u.PasswordHash, in.Password)
