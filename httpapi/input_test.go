@@ -302,3 +302,31 @@ func attrSweepBodies(caller map[string]any) []string {
 	}
 	return bodies
 }
+
+// TestValuesTheDatabaseCannotHold checks that input a column cannot hold (a date whose UTC year
+// is outside 1-9999, a name longer than its column) is refused with E008002, not a 500, and that
+// nothing changes.
+func TestValuesTheDatabaseCannotHold(t *testing.T) {
+	admin := newUser(t, true, nil)
+	target := newUser(t, false, nil)
+	tests := []struct {
+		key   string
+		value any
+	}{
+		{"password_expiry", "0000-01-01"},
+		{"password_expiry", "9999-12-31T23:59:59-01:00"},
+		{"first_name", strings.Repeat("n", 192)},
+		{"display_name", strings.Repeat("é", 192)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			res := do(t, http.MethodPatch, pathUser, withCaller(admin, map[string]any{"user_id": target.id, tt.key: tt.value}))
+			wantError(t, res, http.StatusForbidden, attrcache.CodeInvalidInput)
+			got := do(t, http.MethodGet, pathUser, withCaller(admin, map[string]any{"user_id": target.id}))
+			wantOK(t, got)
+			if v := got.body[tt.key]; v == tt.value {
+				t.Errorf("%s was stored as %v", tt.key, v)
+			}
+		})
+	}
+}
