@@ -94,6 +94,10 @@ cluster: ## Start a three-master Redis Cluster on REDIS_CLUSTER_PORTS unless it 
 cluster-stop: ## Stop the Redis Cluster `make cluster` started
 	scripts/services.sh cluster-stop
 
+.PHONY: bench
+bench: services build ## Measure Redis, raw MariaDB upserts and attrcache side by side (BENCH_SECONDS per run, default 10); results in bench/results/
+	bench/run.sh
+
 clean: ## Remove build output (the data in .data/ stays)
 	rm -rf bin/ attrcache
 	$(GO) clean -testcache

@@ -7,6 +7,7 @@
 //	attrcache serve [--dev]      apply pending migrations, then serve HTTP
 //	attrcache migrate            apply pending migrations only
 //	attrcache sso COMMAND ...    administer users (attrcache help lists the commands)
+//	attrcache bench [flags]      load-test a running attrcache (attrcache bench -h)
 //	attrcache --version
 //
 // Settings come from configs/attrcache.yaml (or the file ATTRCACHE_CONFIG names) and from
@@ -63,6 +64,8 @@ Usage:
   attrcache sso reset-totp-key USERNAME [--key BASE32]
         Administer users. Each prints the user_id (reset-totp-key also the new key).
         Without --password, the password is read from the first line of standard input.
+  attrcache bench [--url URL] (--username U [--password P] | --ust UST) [--mix M] [--concurrency N | --rate R] [--duration D] [--requests N] ...
+        Load-test a running attrcache; 'attrcache bench -h' lists the flags.
   attrcache --version
   attrcache help
 
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return c.migrate(ctx, rest)
 	case "sso":
 		return c.sso(ctx, rest)
+	case "bench":
+		return c.bench(ctx, rest)
 	case "--version", "-version", "version":
 		_, err := fmt.Fprintln(stdout, versionString())
 		return err

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The body of `make bench`: measures, side by side on this machine, what Redis and MariaDB
+# sustain on their own and what attrcache sustains in front of them, then writes the results as
+# JSON under bench/results/ and prints a markdown table of the ratios issue 4 asks for.
+#
+#   (a) redis-benchmark -t get,set -c 50 (no pipelining) against the same Redis;
+#   (b) bench/rawmysql: one-row-per-commit and sorted 100-row batch upserts, 64 connections;
+#   (c) attrcache bench, 64 clients, closed loop: cached GET, PUT single, PUT many (100 items);
+#       then each open loop at half of the rate the closed loop reached.
+#
+# It expects MariaDB and Redis to answer (make bench starts them) and bin/attrcache to be built.
+# It starts its own `attrcache serve` (a throwaway key, the database attrcache_bench, the Redis
+# prefix attrcache-bench:, a free loopback port) and stops it at the end.
+#
+# Environment: BENCH_SECONDS (default 10) is the length of each run; BENCH_REDIS_REQUESTS (default
+# 50000 per BENCH_SECOND) the requests of each redis-benchmark test; MYSQL_PORT and REDIS_PORT as
+# for make services. Needs jq.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+readonly seconds=${BENCH_SECONDS:-10}
+readonly redis_requests=${BENCH_REDIS_REQUESTS:-$((seconds * 50000))}
+readonly mysql_port=${MYSQL_PORT:-3306} redis_port=${REDIS_PORT:-6379}
+readonly concurrency=64 open_loop_capacity=512 many=100
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+command -v jq >/dev/null || die "jq is needed to assemble the results"
+[[ -x bin/attrcache ]] || die "bin/attrcache is missing; run make build"
+
+work=$(mktemp -d)
+serve_pid=""
+cleanup() {
+	if [[ -n $serve_pid ]] && kill -0 "$serve_pid" 2>/dev/null; then
+		kill "$serve_pid"
+		wait "$serve_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the service under test ---------------------------------------------------------------
+export ATTRCACHE_HTTP_ADDR=127.0.0.1:0
+export ATTRCACHE_MYSQL_DSN="root@tcp(127.0.0.1:$mysql_port)/attrcache_bench?parseTime=true"
+export ATTRCACHE_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export ATTRCACHE_REDIS_PREFIX=attrcache-bench:
+export ATTRCACHE_LOG_FORMAT=json ATTRCACHE_LOG_LEVEL=info
+ATTRCACHE_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
+export ATTRCACHE_SECRET_KEY
+
+bin/attrcache serve 2>"$work/serve.log" &
+serve_pid=$!
+addr=""
+for _ in $(seq 600); do # up to 60 s: migrations on a fresh database
+	kill -0 "$serve_pid" 2>/dev/null || die "attrcache serve exited: $(tail -n 5 "$work/serve.log")"
+	addr=$(jq -r 'select(.msg == "listening") | .addr' "$work/serve.log" 2>/dev/null | head -n 1)
+	[[ -n $addr ]] && break
+	sleep 0.1
+done
+[[ -n $addr ]] || die "attrcache serve did not report its address"
+readonly url="http://$addr"
+say "attrcache serving on $url (pid $serve_pid)"
+
+admin_password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+admin=bench-admin-$$
+bin/attrcache sso create-super-user "$admin" --password "$admin_password" >/dev/null
+
+# attrcache_bench NAME ARGS...: one `attrcache bench` run, its JSON in $work/NAME.json.
+attrcache_bench() {
+	local name=$1
+	shift
+	say "attrcache bench $name: $*"
+	bin/attrcache bench --url "$url" --username "$admin" --password "$admin_password" \
+		--duration "${seconds}s" --many "$many" --json "$@" >"$work/$name.json"
+}
+
+# --- (a) Redis alone ----------------------------------------------------------------------
+redis_get=null redis_set=null
+if command -v redis-benchmark >/dev/null; then
+	say "redis-benchmark -t get,set -c 50 -n $redis_requests"
+	redis-benchmark -h 127.0.0.1 -p "$redis_port" -t get,set -c 50 -n "$redis_requests" -q |
+		tr '\r' '\n' >"$work/redis.txt"
+	rate_of() { awk -v test="$1:" '$1 == test && $3 == "requests" { rate = $2 } END { print rate ? rate : "null" }' "$work/redis.txt"; }
+	redis_get=$(rate_of GET)
+	redis_set=$(rate_of SET)
+else
+	say "redis-benchmark is not installed: the Redis column stays empty"
+fi
+
+# --- (b) MariaDB alone --------------------------------------------------------------------
+say "rawmysql: one row per commit, then $many-row batches, $concurrency connections"
+go build -o "$work/rawmysql" ./bench/rawmysql
+"$work/rawmysql" --dsn "root@tcp(127.0.0.1:$mysql_port)/" --connections "$concurrency" \
+	--batch "$many" --duration "${seconds}s" >"$work/rawmysql.json"
+
+# --- (c) attrcache: closed loop, then open loop at half the closed loop's rate --------------
+attrcache_bench get --mix get=100 --concurrency "$concurrency"
+attrcache_bench set --mix set=100 --concurrency "$concurrency"
+attrcache_bench set_many --mix set_many=100 --concurrency "$concurrency"
+for op in get set set_many; do
+	half=$(jq '.total.throughput / 2 | floor | if . < 1 then 1 else . end' "$work/$op.json")
+	attrcache_bench "${op}_open" --mix "$op=100" --rate "$half" --concurrency "$open_loop_capacity"
+done
+rss_kib=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$serve_pid/status")
+
+# --- results ------------------------------------------------------------------------------
+mkdir -p bench/results
+result=bench/results/$(date -u +%Y%m%d-%H%M%S)-$(hostname -s).json
+jq -n \
+	--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	--arg host "$(hostname -s)" \
+	--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+	--argjson nproc "$(nproc)" \
+	--argjson mem_kib "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)" \
+	--arg version "$(bin/attrcache --version)" \
+	--argjson seconds "$seconds" \
+	--argjson redis_get "$redis_get" --argjson redis_set "$redis_set" \
+	--argjson rss_kib "$rss_kib" \
+	--slurpfile raw "$work/rawmysql.json" \
+	--slurpfile get "$work/get.json" --slurpfile set "$work/set.json" --slurpfile set_many "$work/set_many.json" \
+	--slurpfile get_open "$work/get_open.json" --slurpfile set_open "$work/set_open.json" \
+	--slurpfile set_many_open "$work/set_many_open.json" \
+	'{
+		date: $date, seconds_per_run: $seconds, attrcache: $version,
+		machine: {host: $host, nproc: $nproc, cpu: $cpu, memory_mib: ($mem_kib / 1024 | floor)},
+		redis_benchmark: {get_per_second: $redis_get, set_per_second: $redis_set},
+		rawmysql: $raw[0],
+		attrcache_bench: {
+			get: $get[0], set: $set[0], set_many: $set_many[0],
+			get_open: $get_open[0], set_open: $set_open[0], set_many_open: $set_many_open[0]
+		},
+		attrcache_max_rss_mib: ($rss_kib / 1024)
+	}' >"$result"
+say "results in $result"
+
+# The markdown table: each measured figure, its yardstick, their ratio and the issue's target.
+jq -r '
+	def fmt: if . == null then "n/a" else (. * 100 | round / 100 | tostring) end;
+	def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
+	.attrcache_bench as $b | .rawmysql as $raw |
+	"Machine: \(.machine.nproc) CPUs (\(.machine.cpu)), \(.machine.memory_mib) MiB; \(.seconds_per_run) s per run; \(.attrcache).",
+	"",
+	"| measure | attrcache | yardstick | ratio | target |",
+	"|---|---|---|---|---|",
+	"| cached GET, 64 clients (req/s) | \($b.get.total.throughput | fmt) | redis-benchmark GET \(.redis_benchmark.get_per_second | fmt) | \(ratio($b.get.total.throughput; .redis_benchmark.get_per_second) | fmt)× | ≥ 0.35× |",
+	"| PUT single, 64 clients (req/s) | \($b.set.total.throughput | fmt) | raw one-row upserts \($raw.single_row.commits_per_second | fmt) | \(ratio($b.set.total.throughput; $raw.single_row.commits_per_second) | fmt)× | ≥ 1.0× |",
+	"| PUT many (\($b.set_many.many) items), 64 clients (rows/s) | \($b.set_many.total.throughput * $b.set_many.many | fmt) | raw \($raw.batch_rows)-row batches \($raw.batch.rows_per_second | fmt) | \(ratio($b.set_many.total.throughput * $b.set_many.many; $raw.batch.rows_per_second) | fmt)× | ≥ 0.5× |",
+	"| GET p99, open loop at \($b.get_open.rate | fmt) req/s (ms) | \($b.get_open.total.latency_ms.p99 | fmt) | | | < 3 ms |",
+	"| PUT single p99, open loop at \($b.set_open.rate | fmt) req/s (ms) | \($b.set_open.total.latency_ms.p99 | fmt) | | | < 15 ms |",
+	"| PUT many p99, open loop at \($b.set_many_open.rate | fmt) req/s (ms) | \($b.set_many_open.total.latency_ms.p99 | fmt) | | | |",
+	"| attrcache peak RSS (MiB) | \(.attrcache_max_rss_mib | fmt) | | | < 200 MiB |",
+	"",
+	"Errors: " + ([$b | to_entries[] | select(.value.total.errors > 0) | "\(.key) \(.value.total.errors)"] | if length == 0 then "none" else join(", ") end) + "."
+' "$result"

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBench(t *testing.T) {
+	createUser(t, "create-super-user", "bench-admin", "B3nch-marked")
+	s := startServe(t, nil)
+
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "--url", s.baseURL, "--username", "bench-admin", "--password", "B3nch-marked",
+		"--requests", "200", "--concurrency", "8", "--users", "3", "--attrs", "20", "--many", "10", "--value-size", "50", "--json"}
+	if err := run(t.Context(), args, testEnv(nil), strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("attrcache bench: %v\n%s", err, stderr.String())
+	}
+
+	var report struct {
+		Mode        string
+		Concurrency int
+		Many        int
+		Total       struct{ Count, Errors int64 }
+		Operations  []struct {
+			Op           string
+			Count        int64
+			Errors       int64
+			ErrorsByCode map[string]int64                `json:"errors_by_code"`
+			Latency      struct{ P50, P99, Max float64 } `json:"latency_ms"`
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if report.Mode != "closed" || report.Concurrency != 8 || report.Many != 10 {
+		t.Errorf("mode %q, concurrency %d, many %d; want closed, 8, 10", report.Mode, report.Concurrency, report.Many)
+	}
+	if report.Total.Count != 200 || report.Total.Errors != 0 {
+		t.Errorf("total: %d requests, %d errors; want 200 without errors\n%s", report.Total.Count, report.Total.Errors, stdout.String())
+	}
+	var ops []string
+	var sum int64
+	for _, op := range report.Operations {
+		ops = append(ops, op.Op)
+		sum += op.Count
+		if op.Errors != 0 {
+			t.Errorf("%s: %d errors %v, want none", op.Op, op.Errors, op.ErrorsByCode)
+		}
+		if op.Count > 0 && (op.Latency.P50 <= 0 || op.Latency.P50 > op.Latency.P99 || op.Latency.P99 > op.Latency.Max) {
+			t.Errorf("%s: p50 %v, p99 %v, max %v ms; want 0 < p50 ≤ p99 ≤ max", op.Op, op.Latency.P50, op.Latency.P99, op.Latency.Max)
+		}
+	}
+	if got, want := strings.Join(ops, ","), "get,set,set_many,get_many"; got != want {
+		t.Errorf("operations %s, want %s", got, want)
+	}
+	if sum != 200 {
+		t.Errorf("the operations count %d requests in all, want 200", sum)
+	}
+	if strings.Contains(stderr.String(), "B3nch-marked") || strings.Contains(stdout.String(), "B3nch-marked") {
+		t.Error("the output holds the password")
+	}
+}
+
+func TestBenchRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"a remote URL", []string{"--url", "http://192.0.2.1:17010", "--ust", "x"}, "not a loopback address"},
+		{"an unknown operation", []string{"--mix", "get=1,frob=2", "--ust", "x"}, `unknown operation "frob"`},
+		{"no credentials", nil, "give --username"},
+		{"no password", []string{"--username", "root"}, "no password"},
+		{"an unbounded run", []string{"--ust", "x", "--duration", "0"}, "unbounded"},
+		{"more items than attributes", []string{"--ust", "x", "--attrs", "5", "--many", "6"}, "many 6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Nothing listens on port 1: a check that passed would fail on connecting instead.
+			args := append([]string{"bench", "--url", "http://127.0.0.1:1"}, tt.args...)
+			_, err := runCLI(t, "", args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
