@@ -47,13 +47,14 @@ $(DEV_KEY):
 	@umask 077 && head -c 32 /dev/urandom | base64 >$@
 	@echo "generated a development secret key in $@"
 
-test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race, then test-cluster
+test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race, then test-cluster, then each fuzz target for 3 s
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory test-cluster
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 test-cluster: services cluster ## Run the tests of the packages that cache data against the Redis Cluster
 	ATTRCACHE_TEST_REDIS_ADDRS=$(CLUSTER_ADDRS) $(GO) test -race -count=1 $(CLUSTER_TEST_PKGS)
