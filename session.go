@@ -17,6 +17,13 @@ func HashSessionID(rawID string) SessionHash {
 	return SessionHash(hex.EncodeToString(sum[:]))
 }
 
+// HashSignUpToken returns the stored form of a sign-up confirmation token: its SHA-256,
+// hex-encoded, so that a database dump holds no token that still confirms a sign-up.
+func HashSignUpToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
 // SessionStateChange is one entry of a session's history (Zato's session_state_change_list).
 type SessionStateChange struct {
 	RemoteAddr   string `json:"remote_addr"`

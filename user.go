@@ -48,9 +48,11 @@ type User struct {
 	PasswordLastSet    time.Time
 	PasswordExpiry     time.Time
 
-	SignUpStatus       string
-	SignUpTime         time.Time
-	SignUpConfirmTime  *time.Time
+	SignUpStatus      string
+	SignUpTime        time.Time
+	SignUpConfirmTime *time.Time
+	// SignUpConfirmToken is HashSignUpToken of the token that confirms a sign-up ("" for a user
+	// who did not sign up): the token itself goes to the user and is never stored.
 	SignUpConfirmToken string
 
 	IsTOTPEnabled bool

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/attrcache/attrcache"
 )
 
 // allVersions returns the versions of the embedded migrations, in order.
@@ -232,5 +234,26 @@ func TestSplitStatements(t *testing.T) {
 				t.Errorf("splitStatements = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMigrationHashesSignUpTokens checks 0003: a raw sign-up token written before it is replaced
+// by its SHA-256, and running it again changes nothing.
+func TestMigrationHashesSignUpTokens(t *testing.T) {
+	stmt, err := migrationFiles.ReadFile("migrations/0003_hash_sign_up_tokens.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUser()
+	u.SignUpConfirmToken = "raw-token-of-32-characters-long_"
+	createUser(t, testDB, u)
+	for run := 1; run <= 2; run++ {
+		if _, err := testDB.SQL().ExecContext(t.Context(), string(stmt)); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		got, err := testDB.UserBySignUpToken(t.Context(), attrcache.HashSignUpToken("raw-token-of-32-characters-long_"))
+		if err != nil || got.UserID != u.UserID {
+			t.Fatalf("run %d: look-up by the hash = %v, %v; want user %s", run, got, err, u.UserID)
+		}
 	}
 }

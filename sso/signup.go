@@ -45,8 +45,13 @@ func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, e
 	if err := checkSignupUsername(in.Username); err != nil {
 		return "", err
 	}
-	role := newUserRole{approval: a.initialApproval(false), createdBy: attrcache.ModByAuto}
-	u, err := a.createUser(ctx, CreateUserInput{
+	token := randomToken()
+	role := newUserRole{
+		approval:         a.initialApproval(false),
+		createdBy:        attrcache.ModByAuto,
+		confirmTokenHash: attrcache.HashSignUpToken(token),
+	}
+	_, err := a.createUser(ctx, CreateUserInput{
 		Username:     in.Username,
 		Password:     &in.Password,
 		Email:        in.Email,
@@ -55,7 +60,7 @@ func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, e
 	if err != nil {
 		return "", err
 	}
-	return u.SignUpConfirmToken, nil
+	return token, nil
 }
 
 // checkSignupUsername applies the username rules of sign-up alone.
@@ -87,7 +92,7 @@ func (a *API) ConfirmSignup(ctx context.Context, cid, token, app, remoteAddr str
 	if token == "" {
 		return noSuchToken
 	}
-	u, err := a.users.UserBySignUpToken(ctx, token)
+	u, err := a.users.UserBySignUpToken(ctx, attrcache.HashSignUpToken(token))
 	if err != nil {
 		return storeError(err, "look up sign-up token", noSuchToken)
 	}

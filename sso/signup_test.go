@@ -101,3 +101,29 @@ func TestSignupErrors(t *testing.T) {
 		wantCode(t, err, "")
 	})
 }
+
+// TestSignupTokenIsNotStored checks that the database holds only the SHA-256 of a sign-up's
+// confirmation token, and that the stored form itself does not confirm the sign-up.
+func TestSignupTokenIsNotStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	username := uniqueName(t)
+	token, err := e.api.Signup(ctx, "cid", sso.SignupInput{
+		Username: username, Password: testPassword, AppList: []string{signupApp}, CurrentApp: signupApp,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := testSQL.QueryRowContext(ctx, "SELECT sign_up_confirm_token FROM sso_user WHERE username = ?", username).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored == token || stored != attrcache.HashSignUpToken(token) {
+		t.Fatalf("stored token %q, want the SHA-256 of the token given to the user", stored)
+	}
+	wantCode(t, e.api.ConfirmSignup(ctx, "cid", stored, signupApp, testAddr), attrcache.CodeNoSuchSignupToken)
+	if err := e.api.ConfirmSignup(ctx, "cid", token, signupApp, testAddr); err != nil {
+		t.Fatalf("ConfirmSignup with the token itself: %v", err)
+	}
+}

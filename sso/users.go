@@ -114,6 +114,9 @@ type newUserRole struct {
 	superUser bool
 	approval  string
 	createdBy string // the creator: a user_id or attrcache.ModByAuto; approval_status_mod_by and locked_by
+	// confirmTokenHash is attrcache.HashSignUpToken of a sign-up's confirmation token; "" for
+	// users who did not sign up.
+	confirmTokenHash string
 }
 
 // createUser checks in and stores the new user it describes; see CreateUser for the errors.
@@ -169,7 +172,7 @@ func (a *API) createUser(ctx context.Context, in CreateUserInput, role newUserRo
 		PasswordExpiry:        a.passwordExpiryAt(now, 0),
 		SignUpStatus:          signUpStatus,
 		SignUpTime:            now,
-		SignUpConfirmToken:    randomToken(),
+		SignUpConfirmToken:    role.confirmTokenHash,
 		IsTOTPEnabled:         in.IsTOTPEnabled,
 		TOTPKey:               totpKey,
 		TOTPLabel:             nonEmpty(in.TOTPLabel),
