@@ -99,6 +99,13 @@ cluster-stop: ## Stop the Redis Cluster `make cluster` started
 bench: services build ## Measure Redis, raw MariaDB upserts and attrcache side by side (BENCH_SECONDS per run, default 10); results in bench/results/
 	bench/run.sh
 
+# The soak run's length in seconds; the test gets 5 minutes more to set up and check.
+SOAK_SECONDS ?= 120
+
+.PHONY: soak
+soak: services ## Run SOAK_SECONDS (default 120) of mixed load with expiring attributes, then check consistency and that memory and goroutines stayed flat
+	SOAK_SECONDS=$(SOAK_SECONDS) $(GO) test -tags soak -count=1 -v -timeout $$(( $(SOAK_SECONDS) + 300 ))s -run '^TestSoak$$' ./soak/
+
 clean: ## Remove build output (the data in .data/ stays)
 	rm -rf bin/ attrcache
 	$(GO) clean -testcache
