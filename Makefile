@@ -99,6 +99,13 @@ cluster-stop: ## Stop the Redis Cluster `make cluster` started
 bench: services build ## Measure Redis, raw MariaDB upserts and attrcache side by side (BENCH_SECONDS per run, default 10); results in bench/results/
 	bench/run.sh
 
+# The packages with Go micro-benchmarks; httpapi's and persist's tests need MariaDB and Redis up.
+BENCH_GO_PKGS := ./ ./cache/ ./httpapi/ ./persist/
+
+.PHONY: bench-go
+bench-go: services ## Run the Go micro-benchmarks (sealing, USTs, cache keys and codec, request decoding, upsert building)
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_GO_PKGS)
+
 # The soak run's length in seconds; the test gets 5 minutes more to set up and check.
 SOAK_SECONDS ?= 120
 
