@@ -3,155 +3,29 @@ package faults_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/attrcache/attrcache/internal/consistency"
 )
 
-// attrKey names one attribute: its owner, its session hash ("" for a user attribute) and name.
-type attrKey struct {
-	userID  string
-	session string
-	name    string
-}
-
-func (k attrKey) String() string {
-	if k.session == "" {
-		return k.userID + "/" + k.name
-	}
-	return k.userID + "/session…/" + k.name
-}
-
-// storedAttr is an attribute as a backend holds it: its version and its value as JSON text.
-type storedAttr struct {
-	version int64
-	value   string
-}
+// attrKey and storedAttr are the comparison's own (internal/consistency), shared with soak/.
+type (
+	attrKey    = consistency.Key
+	storedAttr = consistency.Row
+)
 
 // mysqlAttrs returns every live attribute row of the test database, read directly.
 func mysqlAttrs(ctx context.Context) (map[attrKey]storedAttr, error) {
-	rows, err := env.mysql.QueryContext(ctx,
-		"SELECT user_id, ust_hash, name, value, version FROM sso_attr WHERE expiration_time > UTC_TIMESTAMP(6)")
-	if err != nil {
-		return nil, fmt.Errorf("reading sso_attr: %w", err)
-	}
-	defer rows.Close()
-	attrs := make(map[attrKey]storedAttr)
-	for rows.Next() {
-		var k attrKey
-		var a storedAttr
-		if err := rows.Scan(&k.userID, &k.session, &k.name, &a.value, &a.version); err != nil {
-			return nil, fmt.Errorf("reading sso_attr: %w", err)
-		}
-		attrs[k] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading sso_attr: %w", err)
-	}
-	return attrs, nil
+	return consistency.MySQL(ctx, env.mysql)
 }
 
-// cachedAttr is one attribute key of Redis: a live value, or a mark that the attribute is
-// absent (the "absent" marker or a deletion's tombstone).
-type cachedAttr struct {
-	live bool
-	storedAttr
-}
-
-// redisAttrs returns every attribute key under the test prefix, read directly from Redis and
-// decoded by the key scheme and value format that ARCHITECTURE.md and package cache describe:
-// `{prefix}{<user_id>}:a:<name>` and `{prefix}{<user_id>}:sa:<session hash>:<name>`, holding
-// "v<version>:<metadata JSON>\n<value>", a tombstone "x…" or the absent marker "n".
-func redisAttrs(ctx context.Context) (map[attrKey]cachedAttr, error) {
-	attrs := make(map[attrKey]cachedAttr)
-	iter := env.redis.Scan(ctx, 0, env.prefix+"{*", 1000).Iterator()
-	for iter.Next(ctx) {
-		redisKey := iter.Val()
-		key, isAttr := parseAttrKey(strings.TrimPrefix(redisKey, env.prefix))
-		if !isAttr {
-			continue
-		}
-		raw, err := env.redis.Get(ctx, redisKey).Result()
-		if err != nil {
-			continue // expired or deleted since the scan saw it
-		}
-		cached, err := parseCachedAttr(raw)
-		if err != nil {
-			return nil, fmt.Errorf("redis key of %s: %w", key, err)
-		}
-		attrs[key] = cached
-	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("scanning redis: %w", err)
-	}
-	return attrs, nil
-}
-
-// parseAttrKey reads the attribute that a key (without its prefix) names; isAttr is false for
-// keys of users and sessions.
-func parseAttrKey(key string) (k attrKey, isAttr bool) {
-	tag, rest, ok := strings.Cut(strings.TrimPrefix(key, "{"), "}")
-	if !ok {
-		return attrKey{}, false
-	}
-	if name, ok := strings.CutPrefix(rest, ":a:"); ok {
-		return attrKey{userID: tag, name: name}, true
-	}
-	if sessionAndName, ok := strings.CutPrefix(rest, ":sa:"); ok {
-		session, name, ok := strings.Cut(sessionAndName, ":")
-		return attrKey{userID: tag, session: session, name: name}, ok
-	}
-	return attrKey{}, false
-}
-
-func parseCachedAttr(raw string) (cachedAttr, error) {
-	if raw == "n" || strings.HasPrefix(raw, "x") {
-		return cachedAttr{}, nil
-	}
-	errFormat := errors.New("a value of an unknown format")
-	rest, isLive := strings.CutPrefix(raw, "v")
-	versionAndMeta, value, hasValue := strings.Cut(rest, "\n")
-	version, _, hasMeta := strings.Cut(versionAndMeta, ":")
-	if !isLive || !hasValue || !hasMeta {
-		return cachedAttr{}, errFormat
-	}
-	v, err := strconv.ParseInt(version, 10, 64)
-	if err != nil {
-		return cachedAttr{}, errFormat
-	}
-	return cachedAttr{live: true, storedAttr: storedAttr{version: v, value: value}}, nil
-}
-
-// cacheDifferences compares every attribute key of Redis with MySQL and describes each that
-// disagrees: a live value MySQL lacks or holds otherwise, or an absent mark over a live row.
+// cacheDifferences compares every attribute key of Redis with MySQL (consistency.Differences).
 func cacheDifferences(ctx context.Context) ([]string, error) {
-	cached, err := redisAttrs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := mysqlAttrs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var diffs []string
-	for key, c := range cached {
-		row, inMySQL := stored[key]
-		switch {
-		case c.live && !inMySQL:
-			diffs = append(diffs, fmt.Sprintf("%s: Redis holds version %d, MySQL has no such attribute", key, c.version))
-		case c.live && c.storedAttr != row:
-			diffs = append(diffs, fmt.Sprintf("%s: Redis holds version %d (%d bytes), MySQL version %d (%d bytes)",
-				key, c.version, len(c.value), row.version, len(row.value)))
-		case !c.live && inMySQL:
-			diffs = append(diffs, fmt.Sprintf("%s: Redis marks it absent, MySQL holds version %d", key, row.version))
-		}
-	}
-	slices.Sort(diffs)
-	return diffs, nil
+	diffs, _, err := consistency.Differences(ctx, env.mysql, env.redis, env.prefix)
+	return diffs, err
 }
 
 // checkCacheMatchesMySQL fails the test unless every attribute key of Redis agrees with MySQL.
@@ -202,11 +76,11 @@ func checkLedger(t *testing.T, l *load) (inDoubtCommitted int) {
 func ledgerDifferences(workers []*worker, stored map[attrKey]storedAttr) (diffs []string, inDoubtCommitted int) {
 	for _, w := range workers {
 		for _, key := range w.keys {
-			row, inMySQL := stored[attrKey{userID: w.owner.id, name: key.name}]
+			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: key.name}]
 			got := attrValue{found: inMySQL}
 			if inMySQL {
-				if err := json.Unmarshal([]byte(row.value), &got.value); err != nil {
-					diffs = append(diffs, fmt.Sprintf("%s: %d bytes that are not a JSON string: %v", key.name, len(row.value), err))
+				if err := json.Unmarshal([]byte(row.Value), &got.value); err != nil {
+					diffs = append(diffs, fmt.Sprintf("%s: %d bytes that are not a JSON string: %v", key.name, len(row.Value), err))
 					continue
 				}
 			}
@@ -239,10 +113,10 @@ func checkReadsMatchMySQL(t *testing.T, l *load) {
 				t.Errorf("reading %s after recovery: %s, want ok", key.name, res)
 				continue
 			}
-			row, inMySQL := stored[attrKey{userID: w.owner.id, name: key.name}]
+			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: key.name}]
 			want := attrValue{found: inMySQL}
 			if inMySQL {
-				_ = json.Unmarshal([]byte(row.value), &want.value) // checkLedger reports a bad value
+				_ = json.Unmarshal([]byte(row.Value), &want.value) // checkLedger reports a bad value
 			}
 			if got != want {
 				t.Errorf("reading %s after recovery: got found=%v %q, want what MySQL holds: found=%v %q",

@@ -49,10 +49,10 @@ func TestCacheDifferencesSeesStaleRedis(t *testing.T) {
 func TestLedgerDifferences(t *testing.T) {
 	owner := user{id: "zusr-owner"}
 	stored := map[attrKey]storedAttr{
-		{userID: owner.id, name: "acked"}:     {value: `"a2"`},
-		{userID: owner.id, name: "committed"}: {value: `"c2"`},
-		{userID: owner.id, name: "lost"}:      {value: `"l1"`},
-		{userID: owner.id, name: "phantom"}:   {value: `"p1"`},
+		{UserID: owner.id, Name: "acked"}:     {Value: `"a2"`},
+		{UserID: owner.id, Name: "committed"}: {Value: `"c2"`},
+		{UserID: owner.id, Name: "lost"}:      {Value: `"l1"`},
+		{UserID: owner.id, Name: "phantom"}:   {Value: `"p1"`},
 	}
 	w := &worker{owner: owner, keys: []*keyLedger{
 		{name: "acked", acked: "a2", hasAcked: true},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/attrcache/attrcache/cache"
 	"github.com/attrcache/attrcache/httpapi"
+	"github.com/attrcache/attrcache/internal/consistency"
 	"github.com/attrcache/attrcache/internal/testenv"
 	"github.com/attrcache/attrcache/persist"
 	"github.com/attrcache/attrcache/sso"
@@ -403,11 +404,11 @@ func checkReads(t *testing.T, s *stack, ws []*worker) {
 				t.Errorf("reading %s of %s: %s, want ok", name, w.owner.id, res)
 				continue
 			}
-			row, inMySQL := stored[attrKey{userID: w.owner.id, name: name}]
+			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: name}]
 			want := attrValue{found: inMySQL}
 			if inMySQL {
-				if err := json.Unmarshal([]byte(row.value), &want.value); err != nil {
-					t.Errorf("%s of %s in MySQL: %d bytes that are not a JSON string: %v", name, w.owner.id, len(row.value), err)
+				if err := json.Unmarshal([]byte(row.Value), &want.value); err != nil {
+					t.Errorf("%s of %s in MySQL: %d bytes that are not a JSON string: %v", name, w.owner.id, len(row.Value), err)
 				}
 			}
 			if got != want {
@@ -430,16 +431,12 @@ func checkCacheMatchesMySQL(t *testing.T) {
 	defer cancel()
 	deadline := time.Now().Add(settleBound)
 	for {
-		diffs, err := cacheDifferences(ctx)
+		diffs, cachedKeys, err := consistency.Differences(ctx, env.mysql, env.redis, env.prefix)
 		if err != nil {
 			t.Fatalf("comparing Redis with MySQL: %v", err)
 		}
 		if len(diffs) == 0 {
-			cached, err := redisAttrs(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("consistency: %d Redis attribute keys equal MySQL", len(cached))
+			t.Logf("consistency: %d Redis attribute keys equal MySQL", cachedKeys)
 			return
 		}
 		if time.Now().After(deadline) {
