@@ -71,6 +71,38 @@ type AttrStore interface {
 	DeleteAttrs(ctx context.Context, scope AttrScope, names []string, now time.Time) (tombstone int64, err error)
 }
 
+// CachedAttrReader is implemented by an AttrStore with a cache in front that can answer a read
+// of attributes, together with everything that decides whether the caller may make it, in one
+// round trip. It is an optimisation: a caller that gets ok false takes the usual path, looking up
+// the sessions and users and then calling Attrs.
+type CachedAttrReader interface {
+	// CachedAttrs answers q from the cache alone; ok is false when the cache does not hold all
+	// of it (or cannot be read), and nothing else has been done then.
+	CachedAttrs(ctx context.Context, q CachedAttrQuery) (answer CachedAttrAnswer, ok bool)
+}
+
+// CachedAttrQuery is a read of the attributes of Scope called Names, live at Now, by the caller
+// whose session is (CallerID, Caller).
+type CachedAttrQuery struct {
+	CallerID string
+	Caller   SessionHash
+	Scope    AttrScope
+	Names    []string
+	Now      time.Time
+}
+
+// CachedAttrAnswer is what a cache holds of a CachedAttrQuery: the caller's session and
+// principal; the owner of the scope, when it is not the caller's own user scope (a session
+// scope's session and its owner's principal, or another user's principal); and the attributes
+// that exist, keyed by name. Sessions have not ended at the query's Now.
+type CachedAttrAnswer struct {
+	CallerSession   *Session
+	CallerPrincipal *Principal
+	OwnerSession    *Session
+	OwnerPrincipal  *Principal
+	Attrs           map[string]*Attr
+}
+
 // ValidAttrName reports whether name may name an attribute: 1 to MaxAttrNameBytes bytes of UTF-8
 // without control characters.
 func ValidAttrName(name string) bool {

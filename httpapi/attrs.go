@@ -22,9 +22,10 @@ type attrScope struct {
 	// ownerKey is the input that names the owner: user_id for a user's attributes, target_ust
 	// for a session's.
 	ownerKey string
-	// open returns the owner's attributes as the caller of ust may use them:
-	// sso.API.UserAttrs or sso.API.SessionAttrs.
-	open func(ctx context.Context, cid, owner, ust, app, remoteAddr string) (*sso.AttrAPI, error)
+	// open returns the owner's attributes as the caller of ust may use them, checked by the
+	// first call: sso.API.UserAttrsDeferred or sso.API.SessionAttrsDeferred. A request makes one
+	// call, so its checks and a cached read cost one Redis round trip in all.
+	open func(cid, owner, ust, app, remoteAddr string) *sso.AttrAPI
 }
 
 // attrOp reads the input of one attribute operation from in and returns the action that
@@ -35,9 +36,14 @@ type attrOp func(in *input) attrAction
 // attrAction performs an attribute operation on attrs and returns the success reply.
 type attrAction func(ctx context.Context, attrs *sso.AttrAPI) (reply, error)
 
-// failing returns the action that fails with err.
+// failing returns the action that fails with err once the caller is let in.
 func failing(err error) attrAction {
-	return func(context.Context, *sso.AttrAPI) (reply, error) { return nil, err }
+	return func(ctx context.Context, attrs *sso.AttrAPI) (reply, error) {
+		if checkErr := attrs.Check(ctx); checkErr != nil {
+			return nil, checkErr
+		}
+		return nil, err
+	}
 }
 
 // attrEndpoint returns the endpoint of op on the attributes of scope.
@@ -49,11 +55,7 @@ func (s *server) attrEndpoint(scope attrScope, op attrOp) endpoint {
 		if err := req.in.Err(); err != nil {
 			return nil, err
 		}
-		attrs, err := scope.open(ctx, req.cid, owner, who.ust, who.app, who.remoteAddr)
-		if err != nil {
-			return nil, err
-		}
-		return action(ctx, attrs)
+		return action(ctx, scope.open(req.cid, owner, who.ust, who.app, who.remoteAddr))
 	}
 }
 

@@ -95,6 +95,7 @@ func runTests(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer rdb.Close()
+	rdb.AddHook(tripCounter{})
 	store := cache.New(rdb, cache.Options{Prefix: prefix}, db, db)
 	defer store.Close()
 

@@ -65,8 +65,8 @@ func (s *server) routes(r gin.IRoutes) {
 	r.PATCH(pathSession, s.handle(s.renewSession))
 	r.GET(pathSessionList, s.handle(s.listSessions))
 
-	s.attrRoutes(r, pathUserAttr, pathUserAttrExists, pathUserAttrNames, attrScope{ownerKey: "user_id", open: s.api.UserAttrs})
-	s.attrRoutes(r, pathSessionAttr, pathSessionAttrExists, pathSessionAttrNames, attrScope{ownerKey: "target_ust", open: s.api.SessionAttrs})
+	s.attrRoutes(r, pathUserAttr, pathUserAttrExists, pathUserAttrNames, attrScope{ownerKey: "user_id", open: s.api.UserAttrsDeferred})
+	s.attrRoutes(r, pathSessionAttr, pathSessionAttrExists, pathSessionAttrNames, attrScope{ownerKey: "target_ust", open: s.api.SessionAttrsDeferred})
 
 	r.GET(pathHealth, s.handle(s.health))
 	r.GET(pathReady, s.handle(s.readiness))

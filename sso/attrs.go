@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -76,7 +77,8 @@ func newAttrOptions(opts []AttrOption) attrOptions {
 // Every call checks the caller's UST again, as every UST call does, and for session attributes
 // the target session too; so an AttrAPI stops working as soon as its caller's session does,
 // with the codes of any UST call (E007001, E005002, …). On a cache hit the checks cost no MySQL
-// round trip. Expirations count from the call's arrival.
+// round trip, and a read costs one Redis round trip in all, checks included. Expirations count
+// from the call's arrival.
 //
 // A name is 1 to attrcache.MaxAttrNameBytes bytes of UTF-8 without control characters, a value
 // at most Config.MaxAttrValueBytes of JSON, and a many-item call takes 1 to
@@ -92,6 +94,9 @@ type AttrAPI struct {
 	targetUST  string
 	// ust, app and remoteAddr are the caller's; every call checks ust and app again.
 	ust, app, remoteAddr string
+	// ownerFound is set once another user's attributes are known to have an owner: the first
+	// call checks that the user exists (UserAttrs makes that call itself).
+	ownerFound atomic.Bool
 }
 
 // attrCall is one call of an AttrAPI once its caller has been let in.
@@ -105,17 +110,18 @@ type attrCall struct {
 // caller's own is the caller; another user needs a super-user (E005001 for a regular user). An
 // unknown userID gives E005001.
 func (a *API) UserAttrs(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*AttrAPI, error) {
-	attrs := a.userAttrAPI(userID, ust, app, remoteAddr)
-	call, err := attrs.begin(ctx)
-	if err != nil {
+	attrs := a.UserAttrsDeferred(cid, userID, ust, app, remoteAddr)
+	if err := attrs.Check(ctx); err != nil {
 		return nil, err
 	}
-	if call.scope.UserID != call.caller.userID() {
-		if _, err := a.users.UserByID(ctx, call.scope.UserID); err != nil {
-			return nil, storeError(err, "look up user", noSuchUser())
-		}
-	}
 	return attrs, nil
+}
+
+// UserAttrsDeferred returns what UserAttrs returns without checking anything first: its first
+// call checks what UserAttrs would have, and fails as UserAttrs would have. It saves the round
+// trips of a check for a caller that makes one call, as a REST request does.
+func (a *API) UserAttrsDeferred(cid, userID, ust, app, remoteAddr string) *AttrAPI {
+	return a.userAttrAPI(userID, ust, app, remoteAddr)
 }
 
 // SessionAttrs returns the attributes of the session of targetUST, used as the caller of
@@ -123,11 +129,25 @@ func (a *API) UserAttrs(ctx context.Context, cid, userID, ust, app, remoteAddr s
 // is not a UST, or whose session is unknown or has ended, gives E007001; its owner is checked as
 // a caller would be.
 func (a *API) SessionAttrs(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (*AttrAPI, error) {
-	attrs := &AttrAPI{api: a, forSession: true, targetUST: targetUST, ust: currentUST, app: app, remoteAddr: remoteAddr}
-	if _, err := attrs.begin(ctx); err != nil {
+	attrs := a.SessionAttrsDeferred(cid, targetUST, currentUST, app, remoteAddr)
+	if err := attrs.Check(ctx); err != nil {
 		return nil, err
 	}
 	return attrs, nil
+}
+
+// SessionAttrsDeferred returns what SessionAttrs returns without checking anything first: its
+// first call checks what SessionAttrs would have (every call does), and fails as SessionAttrs
+// would have.
+func (a *API) SessionAttrsDeferred(cid, targetUST, currentUST, app, remoteAddr string) *AttrAPI {
+	return &AttrAPI{api: a, forSession: true, targetUST: targetUST, ust: currentUST, app: app, remoteAddr: remoteAddr}
+}
+
+// Check checks the caller, and their right to these attributes, as every call does, and does
+// nothing else.
+func (x *AttrAPI) Check(ctx context.Context) error {
+	_, err := x.begin(ctx)
+	return err
 }
 
 func (a *API) userAttrAPI(ownerID, ust, app, remoteAddr string) *AttrAPI {
@@ -150,6 +170,12 @@ func (x *AttrAPI) begin(ctx context.Context) (*attrCall, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !x.forSession && call.scope.UserID != c.userID() && !x.ownerFound.Load() {
+		if _, err := x.api.users.UserByID(ctx, call.scope.UserID); err != nil {
+			return nil, storeError(err, "look up user", noSuchUser())
+		}
+		x.ownerFound.Store(true)
 	}
 	return call, nil
 }
@@ -353,6 +379,9 @@ func (x *AttrAPI) ExistsMany(ctx context.Context, names []string) (map[string]bo
 
 // read checks names and returns the live attributes among them, keyed by name.
 func (x *AttrAPI) read(ctx context.Context, names []string) (*attrCall, map[string]*attrcache.Attr, error) {
+	if call, attrs, ok := x.readCached(ctx, names); ok {
+		return call, attrs, nil
+	}
 	call, err := x.begin(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -365,6 +394,55 @@ func (x *AttrAPI) read(ctx context.Context, names []string) (*attrCall, map[stri
 		return nil, nil, attrStoreError(err, "get attributes", call.scope)
 	}
 	return call, attrs, nil
+}
+
+// readCached is read in one round trip, when the attribute store can answer a read with the
+// look-ups that check the caller (attrcache.CachedAttrReader) and its cache holds them all. ok is
+// false otherwise, and whenever a check fails: read then starts again the usual way, which
+// fails with the right error.
+func (x *AttrAPI) readCached(ctx context.Context, names []string) (call *attrCall, attrs map[string]*attrcache.Attr, ok bool) {
+	reader, ok := x.api.attrs.(attrcache.CachedAttrReader)
+	if !ok || x.api.checkApp(x.app) != nil || checkAttrNames(names) != nil {
+		return nil, nil, false
+	}
+	callerID, callerHash, ok := x.api.openUST(x.ust)
+	if !ok {
+		return nil, nil, false
+	}
+	scope := attrcache.AttrScope{UserID: x.ownerID}
+	switch {
+	case x.forSession:
+		if scope.UserID, scope.Session, ok = x.api.openUST(x.targetUST); !ok {
+			return nil, nil, false
+		}
+	case scope.UserID == "":
+		scope.UserID = callerID
+	}
+	now := x.api.now()
+	answer, ok := reader.CachedAttrs(ctx, attrcache.CachedAttrQuery{
+		CallerID: callerID, Caller: callerHash, Scope: scope, Names: names, Now: now,
+	})
+	if !ok {
+		return nil, nil, false
+	}
+	c, err := checkCaller(answer.CallerSession, answer.CallerPrincipal, now)
+	if err != nil {
+		return nil, nil, false
+	}
+	if x.forSession {
+		if _, err := checkCaller(answer.OwnerSession, answer.OwnerPrincipal, now); err != nil {
+			return nil, nil, false
+		}
+	}
+	if scope.UserID != c.userID() {
+		if c.requireSuperUser(attrcache.CodeNotAllowed) != nil {
+			return nil, nil, false
+		}
+		if !x.forSession {
+			x.ownerFound.Store(true) // the cache holds the owner's principal
+		}
+	}
+	return &attrCall{caller: c, scope: scope, now: now}, answer.Attrs, true
 }
 
 // Names returns the names of the attributes that have not expired, sorted by byte order; an

@@ -37,14 +37,28 @@ func (a *API) authenticate(ctx context.Context, ust, app string, now time.Time) 
 // locked owner E005002, one whose sign-up is not final E005003, one whose password has expired
 // E003004.
 func (a *API) checkSession(ctx context.Context, ust string, now time.Time) (*caller, error) {
-	rawID, userID, err := attrcache.ParseUST(a.keys, ust)
-	if err != nil {
+	userID, hash, ok := a.openUST(ust)
+	if !ok {
 		return nil, noSuchSession()
 	}
-	s, p, err := a.sessions.SessionWithPrincipal(ctx, userID, attrcache.HashSessionID(rawID))
+	s, p, err := a.sessions.SessionWithPrincipal(ctx, userID, hash)
 	if err != nil {
 		return nil, storeError(err, "look up session", noSuchSession())
 	}
+	return checkCaller(s, p, now)
+}
+
+// openUST returns the owner and session of ust, if it is a UST this service issued.
+func (a *API) openUST(ust string) (userID string, hash attrcache.SessionHash, ok bool) {
+	rawID, userID, err := attrcache.ParseUST(a.keys, ust)
+	if err != nil {
+		return "", "", false
+	}
+	return userID, attrcache.HashSessionID(rawID), true
+}
+
+// checkCaller checks a session found for a UST, and its owner, as checkSession does.
+func checkCaller(s *attrcache.Session, p *attrcache.Principal, now time.Time) (*caller, error) {
 	if s.Expired(now) || p.ApprovalStatus != attrcache.ApprovalApproved {
 		return nil, noSuchSession()
 	}
