@@ -8,13 +8,17 @@
 #   (c) attrcache bench, 64 clients, closed loop: cached GET, PUT single, PUT many (100 items);
 #       then each open loop at half of the rate the closed loop reached.
 #
+# During the closed-loop cached GET and PUT single runs it takes a CPU profile of attrcache, through
+# its pprof listener (debug.pprof_addr), and saves it next to the JSON: <same name>-get.pprof and
+# -set.pprof, each with a -top.txt summary (go tool pprof -top).
+#
 # It expects MariaDB and Redis to answer (make bench starts them) and bin/attrcache to be built.
 # It starts its own `attrcache serve` (a throwaway key, the database attrcache_bench, the Redis
 # prefix attrcache-bench:, a free loopback port) and stops it at the end.
 #
 # Environment: BENCH_SECONDS (default 10) is the length of each run; BENCH_REDIS_REQUESTS (default
 # 50000 per BENCH_SECOND) the requests of each redis-benchmark test; MYSQL_PORT and REDIS_PORT as
-# for make services. Needs jq.
+# for make services. Needs jq and curl.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,6 +31,7 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 command -v jq >/dev/null || die "jq is needed to assemble the results"
+command -v curl >/dev/null || die "curl is needed to take the CPU profiles"
 [[ -x bin/attrcache ]] || die "bin/attrcache is missing; run make build"
 
 work=$(mktemp -d)
@@ -49,7 +54,7 @@ export ATTRCACHE_LOG_FORMAT=json ATTRCACHE_LOG_LEVEL=info
 ATTRCACHE_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 export ATTRCACHE_SECRET_KEY
 
-bin/attrcache serve 2>"$work/serve.log" &
+ATTRCACHE_DEBUG_PPROF_ADDR=127.0.0.1:0 bin/attrcache serve 2>"$work/serve.log" &
 serve_pid=$!
 addr=""
 for _ in $(seq 600); do # up to 60 s: migrations on a fresh database
@@ -60,7 +65,11 @@ for _ in $(seq 600); do # up to 60 s: migrations on a fresh database
 done
 [[ -n $addr ]] || die "attrcache serve did not report its address"
 readonly url="http://$addr"
-say "attrcache serving on $url (pid $serve_pid)"
+# serve logs its pprof address before the API's.
+pprof_addr=$(jq -r 'select(.msg == "pprof listening") | .addr' "$work/serve.log" | head -n 1)
+[[ -n $pprof_addr ]] || die "attrcache serve did not report its pprof address"
+readonly pprof_url="http://$pprof_addr/debug/pprof"
+say "attrcache serving on $url (pid $serve_pid), pprof on $pprof_url"
 
 admin_password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 admin=bench-admin-$$
@@ -73,6 +82,33 @@ attrcache_bench() {
 	say "attrcache bench $name: $*"
 	bin/attrcache bench --url "$url" --username "$admin" --password "$admin_password" \
 		--duration "${seconds}s" --many "$many" --json "$@" >"$work/$name.json"
+}
+
+# attrcache_bench_profiled NAME ARGS...: attrcache_bench, and a CPU profile of attrcache over its
+# load, in $work/NAME.pprof. The profile starts at the first progress line, a second into the load
+# (so it leaves out the preparation: users, their argon2 hashes and attributes), and ends a second
+# before the load does. A profile that cannot be taken is reported and skipped; the run counts.
+attrcache_bench_profiled() {
+	local name=$1 bench_pid profile_pid
+	local profile_seconds=$((seconds > 3 ? seconds - 2 : 1))
+	attrcache_bench "$@" 2> >(tee "$work/$name.progress" >&2) &
+	bench_pid=$!
+	until grep -q ' req/s ' "$work/$name.progress" 2>/dev/null; do
+		if ! kill -0 "$bench_pid" 2>/dev/null; then
+			wait "$bench_pid"
+			say "no CPU profile of $name: its load ended before the first progress line"
+			return
+		fi
+		sleep 0.1
+	done
+	say "CPU profile of $name: ${profile_seconds}s"
+	curl -sSf "$pprof_url/profile?seconds=$profile_seconds" -o "$work/$name.pprof" &
+	profile_pid=$!
+	wait "$bench_pid"
+	if ! wait "$profile_pid"; then
+		say "no CPU profile of $name: fetching it failed"
+		rm -f "$work/$name.pprof"
+	fi
 }
 
 # --- (a) Redis alone ----------------------------------------------------------------------
@@ -95,8 +131,8 @@ go build -o "$work/rawmysql" ./bench/rawmysql
 	--batch "$many" --duration "${seconds}s" >"$work/rawmysql.json"
 
 # --- (c) attrcache: closed loop, then open loop at half the closed loop's rate --------------
-attrcache_bench get --mix get=100 --concurrency "$concurrency"
-attrcache_bench set --mix set=100 --concurrency "$concurrency"
+attrcache_bench_profiled get --mix get=100 --concurrency "$concurrency"
+attrcache_bench_profiled set --mix set=100 --concurrency "$concurrency"
 attrcache_bench set_many --mix set_many=100 --concurrency "$concurrency"
 for op in get set set_many; do
 	half=$(jq '.total.throughput / 2 | floor | if . < 1 then 1 else . end' "$work/$op.json")
@@ -133,6 +169,15 @@ jq -n \
 		attrcache_max_rss_mib: ($rss_kib / 1024)
 	}' >"$result"
 say "results in $result"
+
+# The CPU profiles, named after the results: the raw profile and its 40 heaviest functions.
+for op in get set; do
+	[[ -s $work/$op.pprof ]] || continue
+	profile=${result%.json}-$op.pprof
+	cp "$work/$op.pprof" "$profile"
+	go tool pprof -top -nodecount=40 "$profile" >"${profile%.pprof}-top.txt"
+	say "CPU profile of $op in $profile, its top in ${profile%.pprof}-top.txt"
+done
 
 # The markdown table: each measured figure, its yardstick, their ratio and the issue's target.
 jq -r '

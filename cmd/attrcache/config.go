@@ -57,6 +57,7 @@ type config struct {
 	Attributes     attrsConfig    `yaml:"attributes"`
 	Purge          purgeConfig    `yaml:"purge"`
 	Log            logConfig      `yaml:"log"`
+	Debug          debugConfig    `yaml:"debug"`
 }
 
 type httpConfig struct {
@@ -136,6 +137,10 @@ type purgeConfig struct {
 type logConfig struct {
 	Format string `yaml:"format"`
 	Level  string `yaml:"level"`
+}
+
+type debugConfig struct {
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // defaultConfig returns the built-in defaults; configs/attrcache.yaml states the same values.
@@ -370,6 +375,7 @@ func (cfg *config) validate() error {
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
 		{"log.level", new(slog.Level).UnmarshalText([]byte(cfg.Log.Level)) != nil, "must be debug, info, warn or error"},
+		{"debug.pprof_addr", cfg.Debug.PprofAddr != "" && !isLoopbackHostPort(cfg.Debug.PprofAddr), "must be empty (off) or a loopback host:port such as 127.0.0.1:6060: the profiles expose the process's internals and have no authentication"},
 	}
 	for _, c := range checks {
 		if c.bad {
@@ -386,6 +392,20 @@ func (cfg *config) validate() error {
 func isHostPort(addr string) bool {
 	_, _, err := net.SplitHostPort(addr)
 	return err == nil
+}
+
+// isLoopbackHostPort reports whether addr is host:port with a host that is a loopback IP address
+// or "localhost"; an empty host (every interface) is not.
+func isLoopbackHostPort(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // describeSetting names a setting by its YAML path and its environment variable.

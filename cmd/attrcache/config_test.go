@@ -122,6 +122,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"ATTRCACHE_PURGE_BATCH", "10", func(c *config) { c.Purge.Batch = 10 }},
 		{"ATTRCACHE_LOG_FORMAT", "json", func(c *config) { c.Log.Format = "json" }},
 		{"ATTRCACHE_LOG_LEVEL", "debug", func(c *config) { c.Log.Level = "debug" }},
+		{"ATTRCACHE_DEBUG_PPROF_ADDR", "127.0.0.1:6060", func(c *config) { c.Debug.PprofAddr = "127.0.0.1:6060" }},
 	}
 	covered := []string{"ATTRCACHE_REDIS_MASTER"} // needs addrs: tested in TestRedisOptions
 	for _, tt := range tests {
@@ -201,6 +202,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "a worker per connection", env: map[string]string{"ATTRCACHE_MYSQL_GROUP_COMMIT_WORKERS": "64"}, wantErr: "mysql.group_commit.workers"},
 		{name: "batches too large", env: map[string]string{"ATTRCACHE_MYSQL_GROUP_COMMIT_MAX_ROWS": "1001"}, wantErr: "mysql.group_commit.max_rows"},
 		{name: "negative batch wait", env: map[string]string{"ATTRCACHE_MYSQL_GROUP_COMMIT_MAX_WAIT": "-1ms"}, wantErr: "mysql.group_commit.max_wait"},
+		{name: "pprof on every interface", env: map[string]string{"ATTRCACHE_DEBUG_PPROF_ADDR": ":6060"}, wantErr: "debug.pprof_addr (ATTRCACHE_DEBUG_PPROF_ADDR): must be empty (off) or a loopback host:port"},
+		{name: "pprof on a public address", env: map[string]string{"ATTRCACHE_DEBUG_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: "debug.pprof_addr"},
+		{name: "pprof on a host name", file: "debug:\n  pprof_addr: db.example.com:6060\n", wantErr: "debug.pprof_addr"},
+		{name: "pprof without a port", env: map[string]string{"ATTRCACHE_DEBUG_PPROF_ADDR": "127.0.0.1"}, wantErr: "debug.pprof_addr"},
 		{name: "sentinel without addresses", env: map[string]string{"ATTRCACHE_REDIS_MASTER": "mymaster"}, wantErr: "redis.master"},
 		{
 			name:     "bad redis URL",

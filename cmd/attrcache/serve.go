@@ -21,7 +21,8 @@ import (
 // serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
 // and then shuts down gracefully: it stops accepting connections, lets the requests in flight
 // finish within http.shutdown_timeout, and only then closes the data stores (the cache, MySQL,
-// Redis). It returns nil when every request in flight finished in time.
+// Redis). With debug.pprof_addr set, it also serves the runtime profiles there, from before the
+// migrations until the very end. It returns nil when every request in flight finished in time.
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve")
 	dev := fs.Bool("dev", false, "generate a throwaway secret key when none is set")
@@ -39,6 +40,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger.Info("starting", "version", versionString(), "mysql", redactDSN(cfg.MySQL.DSN),
 		"redis", redactURL(cfg.Redis.URL), "redis_addrs", cfg.Redis.Addrs, "redis_master", cfg.Redis.Master)
+	stopPprof, err := startPprof(cfg.Debug.PprofAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	registry := prometheus.NewRegistry()
 	buildVer, buildRev := buildVersion()
