@@ -156,7 +156,7 @@ func (a *AttrStore) ownerKeys(scope attrcache.AttrScope) []string {
 // counts as missing; a tombstone or an absent marker as known not to exist.
 func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, keys []string, now time.Time) (attrLookup, error) {
 	ownerKeys := a.ownerKeys(scope)
-	values, err := a.s.rdb.MGet(ctx, append(ownerKeys, keys...)...).Result()
+	values, err := a.s.co.mget(ctx, append(ownerKeys, keys...)...)
 	if err != nil {
 		return attrLookup{}, err
 	}

@@ -66,6 +66,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger receives warnings about Redis failures; nil discards them.
 	Logger *slog.Logger
+	// Coalescers is how many pipelines of concurrent callers' commands may be in flight at once
+	// (see coalesce.go); 0 means DefaultCoalescers.
+	Coalescers int
 }
 
 // Store is the Redis cache in front of a UserStore and a SessionStore. It is safe for concurrent
@@ -82,6 +85,7 @@ type Store struct {
 
 	loads    singleflight.Group
 	suspects *suspects
+	co       *coalescer
 
 	stopRetries context.CancelFunc
 	retriesDone chan struct{}
@@ -101,6 +105,9 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Coalescers <= 0 {
+		opts.Coalescers = DefaultCoalescers
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		rdb:          rdb,
@@ -112,6 +119,7 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 		users:        users,
 		sessions:     sessions,
 		suspects:     newSuspects(),
+		co:           newCoalescer(rdb, opts.Coalescers),
 		stopRetries:  cancel,
 		retriesDone:  make(chan struct{}),
 	}
@@ -130,11 +138,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background loop and waits for it to end. It does not close the Redis client.
-// Keys still suspect then stay in Redis until they expire.
+// Close stops the background work and waits for it to end. It does not close the Redis client,
+// and the Store still works after it, without coalescing. Keys still suspect then stay in Redis
+// until they expire.
 func (s *Store) Close() error {
 	s.closeOnce.Do(s.stopRetries)
 	<-s.retriesDone
+	s.co.close()
 	return nil
 }
 

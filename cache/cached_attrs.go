@@ -56,14 +56,12 @@ func (a *AttrStore) mgetByUser(ctx context.Context, q attrcache.CachedAttrQuery,
 	var values []any
 	if q.Scope.UserID == q.CallerID {
 		var err error
-		if values, err = a.s.rdb.MGet(ctx, keys...).Result(); err != nil {
+		if values, err = a.s.co.mget(ctx, keys...); err != nil {
 			return nil, err
 		}
 	} else {
-		pipe := a.s.rdb.Pipeline()
-		callers := pipe.MGet(ctx, keys[:callerKeys]...)
-		owners := pipe.MGet(ctx, keys[callerKeys:]...)
-		if _, err := pipe.Exec(ctx); err != nil {
+		callers, owners := newMGet(ctx, keys[:callerKeys]), newMGet(ctx, keys[callerKeys:])
+		if err := a.s.co.do(ctx, callers, owners); err != nil {
 			return nil, err
 		}
 		values = append(callers.Val(), owners.Val()...)

@@ -28,7 +28,10 @@ import (
 // The absent marker is stored only where the key does not exist.
 //
 // It returns 1 when it stored the value, 0 when it refused.
-var writeScript = redis.NewScript(`
+var writeScript = redis.NewScript(writeScriptSource)
+
+// writeScriptSource is writeScript's Lua source, which EVAL sends when Redis lacks the digest.
+const writeScriptSource = `
 local current = redis.call('GET', KEYS[1])
 local expireAt = tonumber(ARGV[3])
 if ARGV[1] == '` + absentMarker + `' then
@@ -61,7 +64,7 @@ else
 	redis.call('SET', KEYS[1], ARGV[1])
 end
 return 1
-`)
+`
 
 // write is one key to store through writeScript.
 type write struct {
@@ -96,32 +99,30 @@ func (w write) expireAtArg() int64 {
 	return w.expireAt.UnixMilli()
 }
 
-// scriptRunner is writeScript.EvalSha or writeScript.Eval.
-type scriptRunner func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
-
-// apply runs writeScript for every write in one pipeline, by digest first and by source when
+// apply runs writeScript for every write in one pipeline (coalesced with other callers'), by digest first and by source when
 // Redis does not know the script (after a restart or SCRIPT FLUSH). stored[i] reports whether
 // writes[i] was stored or refused.
 func (s *Store) apply(ctx context.Context, writes ...write) (stored []bool, err error) {
-	stored, err = s.applyWith(ctx, writeScript.EvalSha, writes)
+	stored, err = s.applyWith(ctx, "evalsha", writeScript.Hash(), writes)
 	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		stored, err = s.applyWith(ctx, writeScript.Eval, writes)
+		stored, err = s.applyWith(ctx, "eval", writeScriptSource, writes)
 	}
 	return stored, err
 }
 
-func (s *Store) applyWith(ctx context.Context, run scriptRunner, writes []write) ([]bool, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(writes))
+// applyWith runs writeScript for every write with the command eval or evalsha, given the source
+// or the digest, through the coalescer.
+func (s *Store) applyWith(ctx context.Context, eval, script string, writes []write) ([]bool, error) {
+	cmds := make([]redis.Cmder, len(writes))
 	for i, w := range writes {
-		cmds[i] = run(ctx, pipe, []string{w.key}, w.value, w.version, w.expireAtArg())
+		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, w.expireAtArg())
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := s.co.do(ctx, cmds...); err != nil {
 		return nil, err
 	}
 	stored := make([]bool, len(writes))
 	for i, cmd := range cmds {
-		n, err := cmd.Int64()
+		n, err := cmd.(*redis.Cmd).Int64()
 		if err != nil {
 			return nil, fmt.Errorf("write script on %s: %w", s.keys.redact(writes[i].key), err)
 		}

@@ -178,9 +178,9 @@ func (s *Store) loadSessionWithPrincipal(ctx context.Context, k sessionKeys, cac
 }
 
 // readSession reads a session and its owner's principal in one round trip (one MGET: both keys
-// share a hash slot).
+// share a hash slot), coalesced with other callers'.
 func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, error) {
-	values, err := s.rdb.MGet(ctx, k.session, k.principal).Result()
+	values, err := s.co.mget(ctx, k.session, k.principal)
 	if err != nil {
 		return sessionLookup{}, err
 	}

@@ -1,0 +1,169 @@
+package cache
+
+import (
+	"context"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Coalescing: the Redis commands of concurrent callers (the reads of concurrent requests, the
+// updates of the writes one group-commit batch acknowledged together) go to Redis together, in
+// one pipeline per round trip, instead of one round trip per caller. A caller hands its commands
+// to the coalescer and waits; a sender takes them with every other call waiting at that moment,
+// up to maxCoalescedCmds commands, and sends them all in one pipeline. A call that finds the
+// senders idle goes at once, alone, so coalescing adds no wait of its own: calls share a round
+// trip only when they would otherwise have queued for connections. It saves system calls on both
+// sides, which is most of what a cached read costs.
+//
+// A caller's commands go in one pipeline and in order, so they are one round trip for it; with a
+// Cluster client the pipeline is split by node, as any pipeline is.
+
+// DefaultCoalescers is the number of pipelines the coalescer keeps in flight when
+// Options.Coalescers is 0.
+const DefaultCoalescers = 4
+
+// maxCoalescedCmds bounds the commands of one coalesced pipeline, so that one round trip does not
+// grow without end under load.
+const maxCoalescedCmds = 512
+
+// coalescedCall is one caller's commands.
+type coalescedCall struct {
+	ctx  context.Context
+	cmds []redis.Cmder
+	done chan struct{} // closed once every command has its result
+}
+
+// coalescer sends concurrent callers' commands in shared pipelines.
+type coalescer struct {
+	rdb redis.UniversalClient
+	// mu guards closed and sending on calls: close takes it for writing, so that it closes
+	// calls after every send under way.
+	mu      sync.RWMutex
+	closed  bool
+	calls   chan *coalescedCall
+	senders sync.WaitGroup
+}
+
+// newCoalescer starts senders goroutines sending pipelines on rdb; close stops them.
+func newCoalescer(rdb redis.UniversalClient, senders int) *coalescer {
+	c := &coalescer{rdb: rdb, calls: make(chan *coalescedCall, maxCoalescedCmds)}
+	for range senders {
+		c.senders.Go(c.send)
+	}
+	return c
+}
+
+// do sends cmds in one pipeline, possibly shared with other callers', and returns once each has
+// its result (or ctx ends: the commands may then still be sent). It returns the first command's
+// error, as a pipeline's Exec does; each command holds its own. Once the coalescer is closed,
+// the caller sends its commands itself.
+func (c *coalescer) do(ctx context.Context, cmds ...redis.Cmder) error {
+	call := &coalescedCall{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	if err := c.handOver(call); err != nil {
+		return err
+	}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handOver queues call for a sender, or, once the coalescer is closed, sends it at once.
+func (c *coalescer) handOver(call *coalescedCall) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		c.exec([]*coalescedCall{call})
+		return nil
+	}
+	select {
+	case c.calls <- call:
+		return nil
+	case <-call.ctx.Done():
+		return call.ctx.Err()
+	}
+}
+
+// close stops the senders once every call already handed over has been sent. Calls made after
+// it send their commands themselves.
+func (c *coalescer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.calls)
+	}
+	c.mu.Unlock()
+	c.senders.Wait()
+}
+
+// mget returns the values of keys, which must share a hash slot, by one MGET sent through the
+// coalescer.
+func (c *coalescer) mget(ctx context.Context, keys ...string) ([]any, error) {
+	cmd := newMGet(ctx, keys)
+	if err := c.do(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return cmd.Val(), nil
+}
+
+// newMGet returns an MGET of keys, to send in a pipeline.
+func newMGet(ctx context.Context, keys []string) *redis.SliceCmd {
+	args := make([]any, 1+len(keys))
+	args[0] = "mget"
+	for i, key := range keys {
+		args[1+i] = key
+	}
+	return redis.NewSliceCmd(ctx, args...)
+}
+
+// send sends the calls it receives, each with the calls waiting behind it, until close.
+func (c *coalescer) send() {
+	batch := make([]*coalescedCall, 0, 64)
+	for first := range c.calls {
+		batch = append(batch[:0], first)
+		n := len(first.cmds)
+	collect:
+		for n < maxCoalescedCmds {
+			select {
+			case call, open := <-c.calls:
+				if !open {
+					break collect
+				}
+				batch = append(batch, call)
+				n += len(call.cmds)
+			default:
+				break collect
+			}
+		}
+		c.exec(batch)
+		clear(batch) // drop the references until the next batch
+	}
+}
+
+// exec sends batch in one pipeline and lets every caller go. A batch of one call runs on its
+// caller's context, with the values a hook may read; a shared one on none of its callers', so
+// that no caller giving up fails the others.
+func (c *coalescer) exec(batch []*coalescedCall) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	if len(batch) > 1 {
+		ctx = context.Background()
+	}
+	pipe := c.rdb.Pipeline()
+	for _, call := range batch {
+		for _, cmd := range call.cmds {
+			_ = pipe.Process(ctx, cmd) // queues the command; its result is set by Exec
+		}
+	}
+	_, _ = pipe.Exec(ctx) // every command holds its own result or error
+	for _, call := range batch {
+		close(call.done)
+	}
+}
