@@ -94,7 +94,8 @@ type CachedAttrQuery struct {
 // CachedAttrAnswer is what a cache holds of a CachedAttrQuery: the caller's session and
 // principal; the owner of the scope, when it is not the caller's own user scope (a session
 // scope's session and its owner's principal, or another user's principal); and the attributes
-// that exist, keyed by name. Sessions have not ended at the query's Now.
+// that exist, keyed by name. Sessions have not ended at the query's Now. The sessions and
+// principals may be shared with other answers: read them, never change them.
 type CachedAttrAnswer struct {
 	CallerSession   *Session
 	CallerPrincipal *Principal

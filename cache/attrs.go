@@ -165,7 +165,7 @@ func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, 
 	}
 	lookup := attrLookup{found: make(map[string]*attrcache.Attr, len(names))}
 	if len(ownerKeys) > 0 {
-		owner, err := parseSessionLookup(a.s.sessionKeys(scope.UserID, scope.Session), values[0], values[1], now)
+		owner, err := parseSessionLookup(a.s.sessionKeys(scope.UserID, scope.Session), values[0], values[1], now, nil)
 		if err != nil {
 			return attrLookup{}, err
 		}

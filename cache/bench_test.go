@@ -102,3 +102,49 @@ func BenchmarkDecodeAttr(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseCachedAttrs measures what the one-round-trip read does with what MGET returned:
+// the caller's session and principal, then one attribute of theirs; decoded afresh, and as the
+// read does it, with the session and principal decoded before.
+func BenchmarkParseCachedAttrs(b *testing.B) {
+	scope := benchScopes[0].scope
+	now := attrcache.Now()
+	sess := &attrcache.Session{
+		Hash: attrcache.HashSessionID(attrcache.NewSessionID()), UserID: scope.UserID,
+		CreationTime: now, ExpirationTime: now.Add(time.Hour), RemoteAddr: "127.0.0.1",
+		UserAgent: "bench/1.0", AuthType: "default", Version: 1,
+		StateChanges: []attrcache.SessionStateChange{{RemoteAddr: "127.0.0.1", UserAgent: "bench/1.0", TimestampUTC: "2026-11-23T21:00:00", CtxSource: "login", Idx: 0}},
+	}
+	p := &attrcache.Principal{UserID: scope.UserID, Username: "bench", IsActive: true,
+		ApprovalStatus: attrcache.ApprovalApproved, SignUpStatus: attrcache.SignUpFinal,
+		PasswordExpiry: now.Add(24 * time.Hour), Version: 1}
+	rawSession, err := encodeSession(sess)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawPrincipal, err := encodePrincipal(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawAttr, err := encodeAttr(benchAttr(scope, 100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks := keyspace{prefix: "attrcache:"}
+	caller := sessionKeys{userID: scope.UserID, hash: sess.Hash, session: ks.session(scope.UserID, sess.Hash), principal: ks.principal(scope.UserID)}
+	q := attrcache.CachedAttrQuery{CallerID: scope.UserID, Caller: sess.Hash, Scope: scope, Names: []string{"profile"}, Now: now}
+	values := []any{rawSession, rawPrincipal, rawAttr}
+	for _, bc := range []struct {
+		desc string
+		memo *decodeMemo
+	}{{"decoded", nil}, {"memoized", &decodeMemo{}}} {
+		b.Run(bc.desc, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok, err := parseCachedAttrs(q, caller, sessionKeys{}, values, bc.memo); !ok || err != nil {
+					b.Fatalf("parseCachedAttrs: %v, %v", ok, err)
+				}
+			}
+		})
+	}
+}

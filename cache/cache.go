@@ -86,6 +86,7 @@ type Store struct {
 	loads    singleflight.Group
 	suspects *suspects
 	co       *coalescer
+	memo     *decodeMemo
 
 	stopRetries context.CancelFunc
 	retriesDone chan struct{}
@@ -120,6 +121,7 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 		sessions:     sessions,
 		suspects:     newSuspects(),
 		co:           newCoalescer(rdb, opts.Coalescers),
+		memo:         &decodeMemo{},
 		stopRetries:  cancel,
 		retriesDone:  make(chan struct{}),
 	}

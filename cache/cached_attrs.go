@@ -28,7 +28,8 @@ func (a *AttrStore) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery
 		owner = a.s.sessionKeys(q.Scope.UserID, q.Scope.Session)
 		ownerKeys = append(ownerKeys, owner.session, owner.principal)
 	case q.Scope.UserID != q.CallerID:
-		ownerKeys = append(ownerKeys, a.s.keys.principal(q.Scope.UserID))
+		owner = sessionKeys{userID: q.Scope.UserID, principal: a.s.keys.principal(q.Scope.UserID)}
+		ownerKeys = append(ownerKeys, owner.principal)
 	}
 	attrKeys := a.s.keys.attrs(q.Scope, q.Names)
 	ownerGroup := append(ownerKeys, attrKeys...)
@@ -42,7 +43,7 @@ func (a *AttrStore) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery
 	if err != nil {
 		return attrcache.CachedAttrAnswer{}, false
 	}
-	answer, ok, err := parseCachedAttrs(q, caller, owner, values)
+	answer, ok, err := parseCachedAttrs(q, caller, owner, values, a.s.memo)
 	if err == nil && ok {
 		a.s.metrics.ObserveCache(opSessionWithPrincipal, metrics.CacheHit)
 		a.s.metrics.ObserveCache(attrOp(q.Scope), metrics.CacheHit)
@@ -76,9 +77,9 @@ func (a *AttrStore) mgetByUser(ctx context.Context, q attrcache.CachedAttrQuery,
 // the answer needs. values holds the caller's session and principal, then the owner's keys (for
 // a session scope its session and principal, for another user's scope the principal), then the
 // attributes in the order of q.Names.
-func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, values []any) (attrcache.CachedAttrAnswer, bool, error) {
+func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, values []any, memo *decodeMemo) (attrcache.CachedAttrAnswer, bool, error) {
 	var answer attrcache.CachedAttrAnswer
-	callerFound, ok, err := liveSession(caller, values[0], values[1], q)
+	callerFound, ok, err := liveSession(caller, values[0], values[1], q, memo)
 	if !ok || err != nil {
 		return answer, false, err
 	}
@@ -86,7 +87,7 @@ func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, va
 	values = values[2:]
 	switch {
 	case q.Scope.IsSession():
-		ownerFound, ok, err := liveSession(owner, values[0], values[1], q)
+		ownerFound, ok, err := liveSession(owner, values[0], values[1], q, memo)
 		if !ok || err != nil {
 			return answer, false, err
 		}
@@ -97,7 +98,7 @@ func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, va
 		if err != nil || e.state != entryLive {
 			return answer, false, err
 		}
-		if answer.OwnerPrincipal, err = decodePrincipal(e); err != nil {
+		if answer.OwnerPrincipal, err = memo.principal(owner.principal, e); err != nil {
 			return answer, false, fmt.Errorf("principal: %w", err)
 		}
 		values = values[1:]
@@ -128,8 +129,8 @@ func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, va
 
 // liveSession reads a session and its owner's principal as MGET returned them: ok only when Redis
 // holds both and the session has not ended at q.Now.
-func liveSession(k sessionKeys, rawSession, rawPrincipal any, q attrcache.CachedAttrQuery) (sessionLookup, bool, error) {
-	lookup, err := parseSessionLookup(k, rawSession, rawPrincipal, q.Now)
+func liveSession(k sessionKeys, rawSession, rawPrincipal any, q attrcache.CachedAttrQuery, memo *decodeMemo) (sessionLookup, bool, error) {
+	lookup, err := parseSessionLookup(k, rawSession, rawPrincipal, q.Now, memo)
 	if err != nil {
 		return sessionLookup{}, false, err
 	}

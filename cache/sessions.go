@@ -187,12 +187,13 @@ func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, 
 	if len(values) != 2 {
 		return sessionLookup{}, fmt.Errorf("MGET of 2 keys returned %d values", len(values))
 	}
-	return parseSessionLookup(k, values[0], values[1], time.Now())
+	return parseSessionLookup(k, values[0], values[1], time.Now(), nil)
 }
 
 // parseSessionLookup reads what MGET returned of k's session and principal keys. A session that
-// has ended at now is not known.
-func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Time) (sessionLookup, error) {
+// has ended at now is not known. With a memo, the session and principal may be shared with other
+// look-ups (see memo.go); nil decodes them afresh.
+func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Time, memo *decodeMemo) (sessionLookup, error) {
 	sessionEntry, err := parseEntry(rawSession)
 	if err != nil {
 		return sessionLookup{}, fmt.Errorf("session: %w", err)
@@ -204,7 +205,7 @@ func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Ti
 	var found sessionLookup
 	found.deleted = sessionEntry.state == entryTombstone || principalEntry.state == entryTombstone
 	if sessionEntry.state == entryLive {
-		sess, err := decodeSession(k.userID, k.hash, sessionEntry)
+		sess, err := memo.session(k, sessionEntry)
 		if err != nil {
 			return sessionLookup{}, fmt.Errorf("session: %w", err)
 		}
@@ -213,7 +214,7 @@ func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Ti
 		}
 	}
 	if principalEntry.state == entryLive {
-		if found.principal, err = decodePrincipal(principalEntry); err != nil {
+		if found.principal, err = memo.principal(k.principal, principalEntry); err != nil {
 			return sessionLookup{}, fmt.Errorf("principal: %w", err)
 		}
 	}
