@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -19,11 +17,14 @@ type request struct {
 	cid string
 	// in holds the body's keys with the query string's over them.
 	in *input
-	// body holds the body's keys alone (PATCH /zato/sso/user considers only those).
+	// body holds the body's keys alone (PATCH /zato/sso/user considers only those). Without a
+	// query string it is the same map as in's values; neither is ever modified.
 	body map[string]any
 	// remoteAddr is the client's address (see remoteAddr); userAgent its User-Agent header.
 	remoteAddr string
 	userAgent  string
+
+	input input // in points here: one allocation for both
 }
 
 // readRequest reads the request's input. The body is parsed as a JSON object whatever its
@@ -31,63 +32,41 @@ type request struct {
 // that is not a JSON object a 400 E008002. Query-string parameters are added over the body's
 // keys (the first value of a repeated parameter).
 func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, maxBytes int64) (*request, error) {
-	body, texts, err := decodeBody(http.MaxBytesReader(w, r.Body, maxBytes))
+	data, err := readBody(http.MaxBytesReader(w, r.Body, maxBytes), min(r.ContentLength, maxBytes))
 	if err != nil {
 		return nil, err
 	}
-	merged := maps.Clone(body)
-	for key, values := range r.URL.Query() {
-		merged[key] = values[0]
-		texts[key], _ = json.Marshal(values[0]) // a string always encodes
+	body, texts, err := decodeObject(data)
+	if err != nil {
+		return nil, err
 	}
-	return &request{
+	merged := body
+	if r.URL.RawQuery != "" {
+		merged = maps.Clone(body)
+		for key, values := range r.URL.Query() {
+			merged[key] = values[0]
+			texts[key], _ = json.Marshal(values[0]) // a string always encodes
+		}
+	}
+	req := &request{
 		cid:        ex.cid,
-		in:         &input{values: merged, texts: texts},
 		body:       body,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
-	}, nil
+		input:      input{values: merged, texts: texts},
+	}
+	req.in = &req.input
+	return req, nil
 }
 
-// decodeBody decodes a JSON object: values holds each key's value decoded, numbers as
-// json.Number, and texts the JSON text it was sent as.
+// decodeBody reads and decodes a JSON object (see decodeObject): values holds each key's value
+// decoded, numbers as json.Number, and texts the JSON text it was sent as.
 func decodeBody(r io.Reader) (values map[string]any, texts map[string]json.RawMessage, err error) {
-	data, err := io.ReadAll(r)
+	data, err := readBody(r, 0)
 	if err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			return nil, nil, errBodyTooLarge
-		}
-		return nil, nil, attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body could not be read")
+		return nil, nil, err
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, map[string]json.RawMessage{}, nil
-	}
-	if err := decodeJSON(data, &texts); err != nil || texts == nil {
-		return nil, nil, errNotAnObject
-	}
-	values = make(map[string]any, len(texts))
-	for key, text := range texts {
-		var value any
-		if err := decodeJSON(text, &value); err != nil {
-			return nil, nil, errNotAnObject // not reached: text is a value of the object just decoded
-		}
-		values[key] = value
-	}
-	return values, texts, nil
-}
-
-// decodeJSON decodes data, which must hold one JSON value and nothing after it, into v, numbers
-// as json.Number.
-func decodeJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON value")
-	}
-	return nil
+	return decodeObject(data)
 }
 
 var errNotAnObject = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body is not a JSON object")
@@ -98,7 +77,10 @@ var errNotAnObject = attrcache.BadRequest(attrcache.CodeInvalidInput, "the reque
 func remoteAddr(r *http.Request) string {
 	for _, header := range []string{"X-Zato-Forwarded-For", "X-Forwarded-For"} {
 		first, _, _ := strings.Cut(r.Header.Get(header), ",")
-		if addr, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+		if first = strings.TrimSpace(first); first == "" {
+			continue // not an address; skipped without the error ParseAddr would allocate
+		}
+		if addr, err := netip.ParseAddr(first); err == nil {
 			return addr.String()
 		}
 	}
@@ -153,22 +135,29 @@ func (in *input) require(key string) bool {
 
 // OptionalString returns key's string, or nil when it is absent or null.
 func (in *input) OptionalString(key string) *string {
-	switch v := in.values[key].(type) {
-	case nil:
-		return nil
-	case string:
-		return &v
+	if s, ok := in.lookupString(key); ok {
+		return &s
 	}
-	in.wrongType(key, "a string")
 	return nil
 }
 
 // String returns key's string, "" when it is absent or null.
 func (in *input) String(key string) string {
-	if s := in.OptionalString(key); s != nil {
-		return *s
+	s, _ := in.lookupString(key)
+	return s
+}
+
+// lookupString returns key's string and true, or "" and false when it is absent, null or (a
+// problem recorded) not a string. Unlike OptionalString it allocates nothing.
+func (in *input) lookupString(key string) (string, bool) {
+	switch v := in.values[key].(type) {
+	case nil:
+		return "", false
+	case string:
+		return v, true
 	}
-	return ""
+	in.wrongType(key, "a string")
+	return "", false
 }
 
 // RequiredString returns key's string; absent is E008003, null is "".
@@ -190,12 +179,12 @@ func (in *input) StringIfSet(key, fallback string) string {
 // UST returns the caller's UST, sent as ust or as its alias current_ust (ust wins when both
 // are sent; both must be strings); a missing UST is E008003 when required, else "".
 func (in *input) UST(required bool) string {
-	ust, alias := in.OptionalString("ust"), in.OptionalString("current_ust")
+	ust, alias := in.String("ust"), in.String("current_ust")
 	switch {
 	case in.Has("ust"):
-		return deref(ust)
+		return ust
 	case in.Has("current_ust"):
-		return deref(alias)
+		return alias
 	case required:
 		in.require("ust")
 	}
@@ -204,30 +193,38 @@ func (in *input) UST(required bool) string {
 
 // OptionalBool returns key's boolean, or nil when it is absent, null or "".
 func (in *input) OptionalBool(key string) *bool {
-	yes, no := true, false
-	switch v := in.values[key].(type) {
-	case nil:
-		return nil
-	case bool:
-		return &v
-	case string:
-		switch strings.ToLower(v) {
-		case "true", "1":
-			return &yes
-		case "false", "0":
-			return &no
-		case "":
-			return nil
-		}
+	if b, ok := in.lookupBool(key); ok {
+		return &b
 	}
-	in.wrongType(key, "a boolean")
 	return nil
 }
 
 // Bool returns key's boolean, false when it is absent, null or "".
 func (in *input) Bool(key string) bool {
-	b := in.OptionalBool(key)
-	return b != nil && *b
+	b, _ := in.lookupBool(key)
+	return b
+}
+
+// lookupBool returns key's boolean and true, or false and false when it is absent, null, "" or
+// (a problem recorded) not a boolean. Unlike OptionalBool it allocates nothing.
+func (in *input) lookupBool(key string) (value, ok bool) {
+	switch v := in.values[key].(type) {
+	case nil:
+		return false, false
+	case bool:
+		return v, true
+	case string:
+		switch strings.ToLower(v) {
+		case "true", "1":
+			return true, true
+		case "false", "0":
+			return false, true
+		case "":
+			return false, false
+		}
+	}
+	in.wrongType(key, "a boolean")
+	return false, false
 }
 
 // JSON returns the JSON text of key's value as it was sent, whatever its type: null is "null";

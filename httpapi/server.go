@@ -36,6 +36,9 @@ const defaultMaxBodyBytes = 1 << 20
 // cidHeader carries a response's correlation id, the same value as the body's cid.
 const cidHeader = "X-Zato-CID"
 
+// cidHeaderKey is cidHeader as http.Header stores it (its canonical form).
+var cidHeaderKey = http.CanonicalHeaderKey(cidHeader)
+
 // unmatchedRoute labels the metrics and logs of requests that matched no path.
 const unmatchedRoute = "unmatched"
 
@@ -88,7 +91,8 @@ type server struct {
 // exchange is what the middleware and the response writers record about one request.
 type exchange struct {
 	cid        string
-	remoteAddr string // see remoteAddr
+	cidHeader  [1]string // the X-Zato-CID header's values: cid
+	remoteAddr string    // see remoteAddr
 	subStatus  []string
 	cause      error // internal detail of an error response: logged, never sent
 }
@@ -102,9 +106,11 @@ func exchangeOf(c *gin.Context) *exchange {
 
 // newCID returns a fresh correlation id: 24 hex digits of random bits, as Zato's.
 func newCID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
+	var random [12]byte
+	_, _ = rand.Read(random[:]) // crypto/rand.Read never fails on supported platforms
+	var digits [2 * len(random)]byte
+	hex.Encode(digits[:], random[:])
+	return string(digits[:])
 }
 
 // observe is the outermost middleware: it gives the request its cid, turns a panic into a 500
@@ -112,8 +118,9 @@ func newCID() string {
 func (s *server) observe(c *gin.Context) {
 	start := time.Now()
 	ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
+	ex.cidHeader[0] = ex.cid
 	c.Set(exchangeKey, ex)
-	c.Header(cidHeader, ex.cid)
+	c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -140,7 +147,12 @@ func (s *server) record(c *gin.Context, ex *exchange, elapsed time.Duration) {
 	if status >= http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	attrs := []slog.Attr{
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs,
 		slog.String("cid", ex.cid),
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),
@@ -148,11 +160,11 @@ func (s *server) record(c *gin.Context, ex *exchange, elapsed time.Duration) {
 		slog.Any("sub_status", ex.subStatus),
 		slog.Duration("latency", elapsed),
 		slog.String("remote_addr", ex.remoteAddr),
-	}
+	)
 	if ex.cause != nil {
 		attrs = append(attrs, slog.String("cause", ex.cause.Error()))
 	}
-	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // routeLabel returns the route template of the request: the matched path, the path itself when

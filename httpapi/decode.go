@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/attrcache/attrcache"
+)
+
+// readBody reads a request body whole. sizeHint is the body's announced length (its
+// Content-Length; 0 or less when unknown), which sizes the first buffer, up to
+// maxBodyPrealloc. A body over the limit of an http.MaxBytesReader is errBodyTooLarge; any
+// other read failure a 400 E008002.
+func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
+	size := 512
+	if sizeHint > 0 {
+		// One byte more than announced, so that the read that meets the end needs no growth.
+		size = int(min(sizeHint+1, maxBodyPrealloc))
+	}
+	data := make([]byte, 0, size)
+	for {
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+				return nil, errBodyTooLarge
+			}
+			return nil, attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body could not be read")
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // grows the buffer
+		}
+	}
+}
+
+// maxBodyPrealloc bounds the buffer that a body's announced length alone makes readBody
+// allocate: a client that announces a large body must send it before it costs more.
+const maxBodyPrealloc = 64 << 10
+
+// decodeObject decodes a request body that must be one JSON object: values holds each key's
+// value decoded as a json.Decoder with UseNumber decodes into an any (objects as
+// map[string]any, arrays as []any, numbers as json.Number), and texts the JSON text each value
+// was sent as. A repeated key keeps its last value. A body of white space alone is {}; any
+// other body that is not a JSON object is errNotAnObject.
+//
+// The texts share data's memory (each capped at its own end, so appending to one copies it);
+// every decoded string is a copy, so that a string an endpoint keeps does not hold the body.
+func decodeObject(data []byte) (values map[string]any, texts map[string]json.RawMessage, err error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return map[string]any{}, map[string]json.RawMessage{}, nil
+	}
+	// json.Valid applies encoding/json's own syntax rules (its nesting limit included), so the
+	// walk below accepts exactly what a json.Decoder accepts and meets only well-formed JSON.
+	if !json.Valid(data) {
+		return nil, nil, errNotAnObject
+	}
+	w := jsonWalker{data: data}
+	w.skipSpace()
+	if w.peek() != '{' {
+		return nil, nil, errNotAnObject // null, an array, a string, a number or a boolean
+	}
+	values, texts = make(map[string]any), make(map[string]json.RawMessage)
+	w.members(values, texts)
+	return values, texts, nil
+}
+
+// jsonWalker decodes well-formed JSON text (json.Valid accepts it) from data[pos:]. Its
+// methods do not check the syntax: on other text their results are meaningless.
+type jsonWalker struct {
+	data []byte
+	pos  int
+}
+
+func (w *jsonWalker) peek() byte { return w.data[w.pos] }
+
+func (w *jsonWalker) next() byte {
+	w.pos++
+	return w.data[w.pos-1]
+}
+
+func (w *jsonWalker) skipSpace() {
+	for w.pos < len(w.data) {
+		switch w.data[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value decodes the value that starts at pos and moves past it.
+func (w *jsonWalker) value() any {
+	switch w.peek() {
+	case '{':
+		return w.object()
+	case '[':
+		return w.array()
+	case '"':
+		return w.string()
+	case 't':
+		w.pos += len("true")
+		return true
+	case 'f':
+		w.pos += len("false")
+		return false
+	case 'n':
+		w.pos += len("null")
+		return nil
+	}
+	return w.number()
+}
+
+func (w *jsonWalker) object() map[string]any {
+	obj := make(map[string]any)
+	w.members(obj, nil)
+	return obj
+}
+
+// members decodes the members of the object that starts at pos into obj and, unless texts is
+// nil, the text of each value into texts (sharing data's memory, each capped at its end).
+func (w *jsonWalker) members(obj map[string]any, texts map[string]json.RawMessage) {
+	w.pos++
+	if w.skipSpace(); w.peek() == '}' {
+		w.pos++
+		return
+	}
+	for {
+		w.skipSpace()
+		key := w.key()
+		w.skipSpace()
+		w.pos++ // ':'
+		w.skipSpace()
+		start := w.pos
+		obj[key] = w.value()
+		if texts != nil {
+			texts[key] = w.data[start:w.pos:w.pos]
+		}
+		w.skipSpace()
+		if w.next() == '}' {
+			return
+		}
+	}
+}
+
+// array decodes an array; an empty one is an empty, non-nil slice, as encoding/json gives it.
+func (w *jsonWalker) array() []any {
+	w.pos++
+	if w.skipSpace(); w.peek() == ']' {
+		w.pos++
+		return []any{}
+	}
+	list := make([]any, 0, 4) // short lists need no growth
+	for {
+		w.skipSpace()
+		list = append(list, w.value())
+		w.skipSpace()
+		if w.next() == ']' {
+			return list
+		}
+	}
+}
+
+func (w *jsonWalker) number() json.Number {
+	start := w.pos
+	for w.pos < len(w.data) && isNumberByte(w.data[w.pos]) {
+		w.pos++
+	}
+	return json.Number(w.data[start:w.pos])
+}
+
+func isNumberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// string decodes the string that starts at pos.
+func (w *jsonWalker) string() string {
+	start := w.pos
+	content, plain := w.skipString()
+	if plain {
+		return string(content)
+	}
+	return w.unquote(start)
+}
+
+// key decodes an object's key: as string, but a key that clients send often is not copied.
+func (w *jsonWalker) key() string {
+	start := w.pos
+	content, plain := w.skipString()
+	if plain {
+		if key, ok := commonKeys[string(content)]; ok {
+			return key
+		}
+		return string(content)
+	}
+	return w.unquote(start)
+}
+
+// skipString moves past the string that starts at pos and returns the bytes between its
+// quotes. plain reports that they are the string itself: no escape and valid UTF-8.
+func (w *jsonWalker) skipString() (content []byte, plain bool) {
+	start := w.pos + 1
+	escaped := false
+	for w.pos = start; ; w.pos++ {
+		switch w.data[w.pos] {
+		case '\\':
+			escaped = true
+			w.pos++ // the escaped byte; \u's hex digits need no care
+		case '"':
+			content = w.data[start:w.pos]
+			w.pos++
+			return content, !escaped && utf8.Valid(content)
+		}
+	}
+}
+
+// unquote decodes the string from start to pos with encoding/json itself, for the strings
+// whose escapes or invalid UTF-8 (which becomes U+FFFD) need its rules.
+func (w *jsonWalker) unquote(start int) string {
+	var s string
+	_ = json.Unmarshal(w.data[start:w.pos], &s) // cannot fail on a well-formed string
+	return s
+}
+
+// commonKeys are keys that many requests send, to spare decoding a copy of each.
+var commonKeys = func() map[string]string {
+	keys := make(map[string]string)
+	for _, key := range []string{
+		"ust", "current_ust", "current_app", "target_ust", "user_id", "name", "value", "data",
+		"expiration", "encrypt", "decrypt", "username", "password", "totp_code",
+		"new_password", "remote_addr", "user_agent",
+	} {
+		keys[key] = key
+	}
+	return keys
+}()
