@@ -158,17 +158,86 @@ type cachedAttrMeta struct {
 // nor re-encoded. Encoded JSON never holds a raw newline, so the first one is the separator.
 const attrValueSep = "\n"
 
+// An attribute is written and read on every write and cached read, so its metadata is encoded
+// and decoded by hand, byte for byte as encoding/json does for cachedAttrMeta; decoding falls
+// back to encoding/json for anything else.
+
 func encodeAttr(a *attrcache.Attr) (string, error) {
-	meta, err := encodeValue(a.Version, cachedAttrMeta{
+	c := cachedAttrMeta{
 		IsEncrypted:    a.IsEncrypted,
 		CreationTime:   a.CreationTime,
 		LastModified:   a.LastModified,
 		ExpirationTime: a.ExpirationTime,
-	})
-	if err != nil {
-		return "", err
 	}
-	return meta + attrValueSep + a.Value, nil
+	if !jsonTimeYear(c.CreationTime) || !jsonTimeYear(c.LastModified) || !jsonTimeYear(c.ExpirationTime) {
+		meta, err := encodeValue(a.Version, c) // fails as encoding/json does
+		if err != nil {
+			return "", err
+		}
+		return meta + attrValueSep + a.Value, nil
+	}
+	var b strings.Builder
+	b.Grow(160 + len(a.Value))
+	var scratch [64]byte
+	b.WriteString(versionMark)
+	b.Write(strconv.AppendInt(scratch[:0], a.Version, 10))
+	b.WriteString(versionEnd)
+	b.WriteByte('{')
+	if c.IsEncrypted {
+		b.WriteString(`"enc":true,`)
+	}
+	b.WriteString(`"ct":`)
+	b.Write(appendJSONTime(scratch[:0], c.CreationTime))
+	b.WriteString(`,"lm":`)
+	b.Write(appendJSONTime(scratch[:0], c.LastModified))
+	b.WriteString(`,"et":`)
+	b.Write(appendJSONTime(scratch[:0], c.ExpirationTime))
+	b.WriteByte('}')
+	b.WriteString(attrValueSep)
+	b.WriteString(a.Value)
+	return b.String(), nil
+}
+
+// jsonTimeYear reports whether encoding/json can encode t: its year is 0 to 9999.
+func jsonTimeYear(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON writes it.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// parseAttrMeta reads metadata as encodeAttr writes it; ok is false for anything else.
+func parseAttrMeta(meta string) (c cachedAttrMeta, ok bool) {
+	rest, ok := strings.CutPrefix(meta, "{")
+	if !ok {
+		return c, false
+	}
+	if rest, ok = strings.CutPrefix(rest, `"enc":true,`); ok {
+		c.IsEncrypted = true
+	}
+	for _, field := range []struct {
+		prefix string
+		t      *time.Time
+	}{{`"ct":"`, &c.CreationTime}, {`,"lm":"`, &c.LastModified}, {`,"et":"`, &c.ExpirationTime}} {
+		if rest, ok = strings.CutPrefix(rest, field.prefix); !ok {
+			return c, false
+		}
+		end := strings.IndexByte(rest, '"')
+		if end < 0 {
+			return c, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, rest[:end])
+		if err != nil {
+			return c, false
+		}
+		*field.t, rest = t, rest[end+1:]
+	}
+	return c, rest == "}"
 }
 
 func decodeAttr(scope attrcache.AttrScope, name string, e entry) (*attrcache.Attr, error) {
@@ -176,9 +245,11 @@ func decodeAttr(scope attrcache.AttrScope, name string, e entry) (*attrcache.Att
 	if !ok {
 		return nil, fmt.Errorf("%w: no value", errMalformed)
 	}
-	var c cachedAttrMeta
-	if err := json.Unmarshal([]byte(meta), &c); err != nil {
-		return nil, fmt.Errorf("%w: %w", errMalformed, err)
+	c, ok := parseAttrMeta(meta)
+	if !ok {
+		if err := json.Unmarshal([]byte(meta), &c); err != nil {
+			return nil, fmt.Errorf("%w: %w", errMalformed, err)
+		}
 	}
 	return &attrcache.Attr{
 		Scope:          scope,
