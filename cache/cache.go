@@ -120,7 +120,7 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 		users:        users,
 		sessions:     sessions,
 		suspects:     newSuspects(),
-		co:           newCoalescer(rdb, opts.Coalescers),
+		co:           newCoalescer(rdb, opts.Coalescers, opts.Metrics),
 		memo:         &decodeMemo{},
 		stopRetries:  cancel,
 		retriesDone:  make(chan struct{}),

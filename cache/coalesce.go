@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/attrcache/attrcache/metrics"
 )
 
 // Coalescing: the Redis commands of concurrent callers (the reads of concurrent requests, the
@@ -36,7 +38,8 @@ type coalescedCall struct {
 
 // coalescer sends concurrent callers' commands in shared pipelines.
 type coalescer struct {
-	rdb redis.UniversalClient
+	rdb     redis.UniversalClient
+	metrics *metrics.Metrics
 	// mu guards closed and sending on calls: close takes it for writing, so that it closes
 	// calls after every send under way.
 	mu      sync.RWMutex
@@ -45,9 +48,10 @@ type coalescer struct {
 	senders sync.WaitGroup
 }
 
-// newCoalescer starts senders goroutines sending pipelines on rdb; close stops them.
-func newCoalescer(rdb redis.UniversalClient, senders int) *coalescer {
-	c := &coalescer{rdb: rdb, calls: make(chan *coalescedCall, maxCoalescedCmds)}
+// newCoalescer starts senders goroutines sending pipelines on rdb, recording them on m (nil:
+// nowhere); close stops them.
+func newCoalescer(rdb redis.UniversalClient, senders int, m *metrics.Metrics) *coalescer {
+	c := &coalescer{rdb: rdb, metrics: m, calls: make(chan *coalescedCall, maxCoalescedCmds)}
 	for range senders {
 		c.senders.Go(c.send)
 	}
@@ -163,6 +167,7 @@ func (c *coalescer) exec(batch []*coalescedCall) {
 		}
 	}
 	_, _ = pipe.Exec(ctx) // every command holds its own result or error
+	c.metrics.ObserveRedisPipeline(len(batch))
 	for _, call := range batch {
 		close(call.done)
 	}

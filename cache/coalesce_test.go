@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrcache/attrcache/internal/testenv"
+	"github.com/attrcache/attrcache/metrics/metricstest"
 )
 
 // pipelineGate is a go-redis hook that records the commands of every pipeline and holds the
@@ -66,7 +67,8 @@ func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
 	defer rdb.Close()
 	gate := newPipelineGate()
 	rdb.AddHook(gate)
-	co := newCoalescer(rdb, 1)
+	reg, m := metricstest.NewRegistry(metricstest.Pools{})
+	co := newCoalescer(rdb, 1, m)
 	defer co.close()
 
 	prefix := testPrefix + "{coalesce-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "}:"
@@ -97,6 +99,13 @@ func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
 	if len(pipelines) != 2 || len(pipelines[1]) != 2*callers {
 		t.Fatalf("pipelines %v: want the first call alone, then one pipeline of all %d waiting calls", pipelines, callers)
 	}
+	samples, err := metricstest.Samples(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := samples["attrcache_redis_pipeline_callers_count"], samples["attrcache_redis_pipeline_callers_sum"]; n != 2 || sum != callers+1 {
+		t.Errorf("attrcache_redis_pipeline_callers: %v pipelines of %v callers, want 2 of %d", n, sum, callers+1)
+	}
 	for i := range callers {
 		if errs[i] != nil {
 			t.Fatalf("caller %d: %v", i, errs[i])
@@ -123,7 +132,7 @@ func TestCoalescerCancelAndClose(t *testing.T) {
 	defer rdb.Close()
 	gate := newPipelineGate()
 	rdb.AddHook(gate)
-	co := newCoalescer(rdb, 1)
+	co := newCoalescer(rdb, 1, nil)
 
 	ctx := context.Background()
 	go co.do(ctx, redis.NewStatusCmd(ctx, "ping")) //nolint:errcheck // only holds the sender

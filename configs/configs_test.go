@@ -60,6 +60,7 @@ var dashboardMetrics = append([]string{
 	"attrcache_mysql_max_open_connections",
 	"attrcache_redis_connections",
 	"attrcache_redis_pool_timeouts_total",
+	"attrcache_redis_pipeline_callers",
 }, groupCommitMetrics...)
 
 // decodeYAML decodes the YAML file path into v, failing the test if it cannot.

@@ -23,6 +23,7 @@ type Metrics struct {
 	purgedRows     *prometheus.CounterVec
 	activeSessions prometheus.Gauge
 	batch          batchMetrics
+	redisPipelines prometheus.Histogram
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -75,7 +76,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:      "Sessions that had not expired when last counted (by the background purger), of every user.",
 		}),
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions)
+	m.redisPipelines = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace,
+		Name:      "redis_pipeline_callers",
+		Help:      "Callers whose Redis commands shared one pipeline, one round trip (concurrent reads, and the cache updates of writes committed together).",
+		Buckets:   prometheus.ExponentialBuckets(1, 2, 10), // 1 to 512
+	})
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions, m.redisPipelines)
 	m.batch = newBatchMetrics(reg)
 	return m
 }
@@ -87,6 +94,14 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, elapsed time.Dur
 	}
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+// ObserveRedisPipeline records one pipeline sent to Redis on behalf of callers callers.
+func (m *Metrics) ObserveRedisPipeline(callers int) {
+	if m == nil {
+		return
+	}
+	m.redisPipelines.Observe(float64(callers))
 }
 
 // ObserveHTTPError records one error response of the route template route whose Zato code
