@@ -30,6 +30,13 @@ import (
 // The lists of keys (one per call, or per group-commit batch) go into one statement each:
 // MaxAttrItems keys fit in any server's default max_allowed_packet. The rows written, values and
 // all, are split into as many statements as the packet size needs.
+//
+// SetAttrs of user attributes, alone or in a group-commit batch, sends those same statements —
+// START TRANSACTION, the upsert, the UPDATE that stamps the versions, the SELECT that reads the
+// rows back, COMMIT — together, in one round trip instead of five (onetrip.go): each round trip
+// costs more than the statement it carries, and nothing of a user scope's write depends on an
+// answer before the COMMIT. A session scope's write needs lockSessions' answer before its upsert,
+// and a write too large for one packet needs several upserts: those go statement by statement.
 
 // attrColumns are the columns queryAttrs reads, in its order.
 const attrColumns = `user_id, ust_hash, name, value, is_encrypted,
@@ -110,8 +117,18 @@ func (db *DB) setAttrs(ctx context.Context, scope attrcache.AttrScope, items []a
 }
 
 // setAttrsAlone does the work of SetAttrs, for items with distinct names, in a transaction of
-// its own.
+// its own: in one round trip for a user scope when it fits in a packet.
 func (db *DB) setAttrsAlone(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	if !scope.IsSession() {
+		keys := keysOfItems(scope, items)
+		byKey, fits, err := db.upsertUserAttrs(ctx, rowsOf(scope, items, now))
+		if fits {
+			if err != nil {
+				return nil, err
+			}
+			return inKeyOrder(byKey, keys), nil
+		}
+	}
 	var stored []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -422,19 +439,30 @@ func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) 
 // stampAndReadBack gives the rows of scope named by items new versions (stampVersions) and
 // returns them as stored, in the order of items. Every row must exist.
 func stampAndReadBack(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite) ([]*attrcache.Attr, error) {
-	keys := make([]attrKey, len(items))
-	for i, item := range items {
-		keys[i] = attrKey{scope: scope, name: item.Name}
-	}
+	keys := keysOfItems(scope, items)
 	byKey, err := stampAndReadBackKeys(ctx, tx, keys)
 	if err != nil {
 		return nil, err
 	}
+	return inKeyOrder(byKey, keys), nil
+}
+
+// keysOfItems returns the keys of items in scope, in the order of items.
+func keysOfItems(scope attrcache.AttrScope, items []attrcache.AttrWrite) []attrKey {
+	keys := make([]attrKey, len(items))
+	for i, item := range items {
+		keys[i] = attrKey{scope: scope, name: item.Name}
+	}
+	return keys
+}
+
+// inKeyOrder returns the attributes of byKey in the order of keys.
+func inKeyOrder(byKey map[attrKey]*attrcache.Attr, keys []attrKey) []*attrcache.Attr {
 	stored := make([]*attrcache.Attr, len(keys))
 	for i, key := range keys {
 		stored[i] = byKey[key]
 	}
-	return stored, nil
+	return stored
 }
 
 // stampAndReadBackKeys gives the rows of keys, of any scopes, new versions (stampVersions) and
@@ -444,10 +472,16 @@ func stampAndReadBackKeys(ctx context.Context, tx *sql.Tx, keys []attrKey) (map[
 	if err := stampVersions(ctx, tx, where, args); err != nil {
 		return nil, err
 	}
-	attrs, err := queryAttrRows(ctx, tx, "SELECT "+attrColumns+" FROM sso_attr WHERE "+where, args...)
+	attrs, err := queryAttrRows(ctx, tx, readBackStmt(where), args...)
 	if err != nil {
 		return nil, err
 	}
+	return attrsByKey(attrs, keys)
+}
+
+// attrsByKey returns attrs, read back after a write of keys, keyed by key; an error when one of
+// keys is missing.
+func attrsByKey(attrs []*attrcache.Attr, keys []attrKey) (map[attrKey]*attrcache.Attr, error) {
 	byKey := make(map[attrKey]*attrcache.Attr, len(attrs))
 	for _, a := range attrs {
 		byKey[attrKey{scope: a.Scope, name: a.Name}] = a
@@ -464,9 +498,18 @@ func stampAndReadBackKeys(ctx context.Context, tx *sql.Tx, keys []attrKey) (map[
 // GREATEST(version + 1, clock). The transaction must already hold the locks of those rows, so
 // that the clock is read after every deletion of the same keys that it waited for.
 func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) error {
-	_, err := tx.ExecContext(ctx,
-		"UPDATE sso_attr SET version = GREATEST(version + 1, "+versionClock+") WHERE "+keys, args...)
+	_, err := tx.ExecContext(ctx, stampVersionsStmt(keys), args...)
 	return mapError(err)
+}
+
+// stampVersionsStmt returns the statement of stampVersions for the condition keys.
+func stampVersionsStmt(keys string) string {
+	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + ") WHERE " + keys
+}
+
+// readBackStmt returns the query of the attrColumns of the rows matching the condition keys.
+func readBackStmt(keys string) string {
+	return "SELECT " + attrColumns + " FROM sso_attr WHERE " + keys
 }
 
 // attrKey is the primary key of a row of sso_attr.
@@ -551,20 +594,27 @@ func queryAttrRows(ctx context.Context, q querier, query string, args ...any) ([
 		return nil, mapError(err)
 	}
 	defer rows.Close()
+	attrs, err := scanAttrRows(rows)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	return attrs, nil
+}
+
+// scanAttrRows reads the attributes of rows, a result set of attrColumns, to its end; it does
+// not close rows. Errors are not mapped.
+func scanAttrRows(rows *sql.Rows) ([]*attrcache.Attr, error) {
 	var attrs []*attrcache.Attr
 	for rows.Next() {
 		var a attrcache.Attr
 		err := rows.Scan(&a.Scope.UserID, &a.Scope.Session, &a.Name, &a.Value, &a.IsEncrypted,
 			&a.CreationTime, &a.LastModified, &a.ExpirationTime, &a.Version)
 		if err != nil {
-			return nil, mapError(err)
+			return nil, err
 		}
 		attrs = append(attrs, &a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, mapError(err)
-	}
-	return attrs, nil
+	return attrs, rows.Err()
 }
 
 // queryNames runs a query of one column of names and returns them. Errors are already mapped.

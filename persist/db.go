@@ -35,6 +35,10 @@ const (
 	// defaultDialTimeout bounds connecting when the DSN sets no timeout, so that an unreachable
 	// server is reported as unavailable instead of hanging until the operating system gives up.
 	defaultDialTimeout = 5 * time.Second
+
+	// oneTripAloneConns is how many connections the one-round-trip pool holds besides one per
+	// group-commit worker: for writes of user attributes that run alone (SetAttrs of many items).
+	oneTripAloneConns = 4
 )
 
 // sessionSQLMode is the sql_mode of every connection, whatever the server's default: values
@@ -43,8 +47,11 @@ const sessionSQLMode = "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FO
 
 // DB is the MySQL store. It is safe for concurrent use.
 type DB struct {
-	db   *sql.DB
-	keys *attrcache.Keyring
+	db *sql.DB
+	// oneTrip is a small pool of connections, set up as db's but accepting several statements in
+	// one query, used only for the one-round-trip writes of user attributes (onetrip.go).
+	oneTrip *sql.DB
+	keys    *attrcache.Keyring
 	// maxPacket is the size of the largest statement that both the server (max_allowed_packet)
 	// and the driver accept; writes of many attributes are split to stay under it.
 	maxPacket int
@@ -65,8 +72,10 @@ var (
 // a timeout. The pool holds at most 64 connections, keeps up to 64 idle (WithPoolSize changes
 // both), and recycles each after 30 minutes (5 idle). keys seals and opens e-mail addresses and
 // TOTP keys. The size of the largest statement the server and the driver accept is read once,
-// here. opts turn on group commit (WithGroupCommit) and metrics (WithMetrics); an option with a
-// bad value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
+// here. Besides the pool, a second one of the group-commit workers plus 4 connections, with the
+// same settings, sends the statements of a write of user attributes together (onetrip.go).
+// opts turn on group commit (WithGroupCommit) and metrics (WithMetrics); an option with a bad
+// value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")
@@ -115,7 +124,23 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	if cfg.MaxAllowedPacket > 0 { // 0 makes the driver take the server's
 		maxPacket = min(maxPacket, cfg.MaxAllowedPacket)
 	}
-	db := &DB{db: pool, keys: keys, maxPacket: maxPacket}
+	// The one-trip pool's connections are the main pool's (same server, database, character set,
+	// collation, sql_mode and other session variables of the DSN, time handling, interpolation),
+	// plus multi-statement queries, which no other connection accepts.
+	oneTripCfg := cfg.Clone()
+	oneTripCfg.MultiStatements = true
+	oneTripConnector, err := mysql.NewConnector(oneTripCfg)
+	if err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("persist: open: %w", err)
+	}
+	oneTrip := sql.OpenDB(oneTripConnector)
+	oneTrip.SetMaxOpenConns(o.groupCommit.Workers + oneTripAloneConns)
+	oneTrip.SetMaxIdleConns(o.groupCommit.Workers + oneTripAloneConns)
+	oneTrip.SetConnMaxLifetime(connMaxLifetime)
+	oneTrip.SetConnMaxIdleTime(connMaxIdleTime)
+
+	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket}
 	if o.groupCommit.on() {
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
 	}
@@ -168,14 +193,14 @@ func quoteIdentifier(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-// Close closes the pool. With group commit on, it first stops queueing writes (later ones run
-// in transactions of their own, which fail once the pool is closed) and commits every write
+// Close closes the pools. With group commit on, it first stops queueing writes (later ones run
+// in transactions of their own, which fail once the pools are closed) and commits every write
 // already queued, returning once their callers have their results.
 func (db *DB) Close() error {
 	if db.committer != nil {
 		db.committer.close()
 	}
-	return db.db.Close()
+	return errors.Join(db.oneTrip.Close(), db.db.Close())
 }
 
 // Ping checks that the server answers; a server that cannot be reached gives an
@@ -219,9 +244,16 @@ const deadlockAttempts = 3
 // transaction back to break a deadlock, runs fn again in a new one, deadlockAttempts times in
 // all. fn must be safe to run again: it starts from scratch in each transaction.
 func (db *DB) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := db.inTx(ctx, nil, fn)
-		if !isDeadlock(err) || attempt == deadlockAttempts || ctx.Err() != nil {
+	return retryDeadlocks(ctx, func() error { return db.inTx(ctx, nil, fn) })
+}
+
+// retryDeadlocks runs attempt, a transaction, and runs it again while InnoDB rolls it back to
+// break a deadlock, deadlockAttempts times in all, or until ctx ends; it returns the last
+// attempt's error.
+func retryDeadlocks(ctx context.Context, attempt func() error) error {
+	for n := 1; ; n++ {
+		err := attempt()
+		if !isDeadlock(err) || n == deadlockAttempts || ctx.Err() != nil {
 			return err
 		}
 	}

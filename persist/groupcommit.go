@@ -19,6 +19,12 @@ import (
 // rows written by one sorted multi-row upsert (writeAttrs), stamped and read back together — and
 // only then hands each caller its own row.
 //
+// A batch of user attributes only sends its statements together, in one round trip
+// (upsertUserAttrs): with a round trip costing more than the statement it carries, five of them
+// per batch (begin, upsert, stamp, read back, commit) were what bounded a worker's batches per
+// second. A batch with a session attribute locks its sessions first and goes statement by
+// statement.
+//
 // A batch never holds two calls of the same key: the second closes the batch and starts the next
 // one of the same worker, so each caller gets the row as its own write left it, and of two calls
 // of one key the one that was queued first commits first.
@@ -258,16 +264,40 @@ func (db *DB) setAlone(req *attrRequest) attrResult {
 // of each, in order: its row as stored, or ErrNotFound when its session does not exist or has
 // ended at its now. An error fails the whole batch, and nothing of it is stored.
 func (db *DB) setBatch(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
+	results, err := db.setBatchTx(ctx, batch)
+	if err != nil {
+		return nil, fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+	}
+	return results, nil
+}
+
+// setBatchTx does the work of setBatch: in one round trip when every request is of a user scope
+// and the batch fits in a packet, else in a transaction of statements one by one (setBatchIn).
+func (db *DB) setBatchTx(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
+	if !slices.ContainsFunc(batch, func(req *attrRequest) bool { return req.row.scope.IsSession() }) {
+		rows := make([]attrRow, len(batch))
+		for i, req := range batch {
+			rows[i] = req.row
+		}
+		stored, fits, err := db.upsertUserAttrs(ctx, rows)
+		if fits {
+			if err != nil {
+				return nil, err
+			}
+			results := make([]attrResult, len(batch))
+			for i, req := range batch {
+				results[i].stored = stored[req.row.key()]
+			}
+			return results, nil
+		}
+	}
 	var results []attrResult
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		results, err = db.setBatchIn(ctx, tx, batch)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
-	}
-	return results, nil
+	return results, err
 }
 
 // setBatchIn does the work of setBatch in tx.

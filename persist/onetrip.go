@@ -1,0 +1,145 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"slices"
+	"strings"
+
+	"github.com/attrcache/attrcache"
+)
+
+// One-round-trip writes. In a loaded service a round trip to MySQL costs a millisecond or more
+// (waiting for a CPU at both ends), more than the statements of a write of attributes take to
+// run, so a write of user attributes
+// (SetAttrs of a user scope, alone or as a group-commit batch of user scopes only) sends its
+// statements together, as one multi-statement query:
+//
+//	START TRANSACTION; <upsert>; <UPDATE stamping the versions>; <SELECT reading back>; COMMIT
+//
+// They are the statements of the statement-by-statement path, in its order: the server runs them
+// one after the other and stops at the first that fails, so the versions are still stamped once
+// the upsert holds the locks of every row, and the version clock is read after any lock wait.
+// The parameters are interpolated on the client, as everywhere.
+//
+// The driver skips the results of START TRANSACTION, the upsert and the UPDATE, so the query
+// returns the first failure among them and the SELECT, or the SELECT's rows (already: a
+// Rows.NextResultSet would skip them); closing the rows reads the result of COMMIT. As with a
+// COMMIT sent alone, a connection that breaks while the results are read leaves unknown whether
+// the write was committed.
+//
+// Only connections of a pool of their own (DB.oneTrip) accept several statements in one query,
+// so that no other query can carry a second statement. Each write takes one of them for itself
+// (sql.Conn). When the write fails, its connection may hold an open transaction with part of
+// the write, which the next write's START TRANSACTION would commit: the connection is rolled
+// back before it goes back to the pool, and closed instead when the ROLLBACK fails.
+//
+// A write whose statements may not fit in one packet (rows of large values) goes statement by
+// statement instead, which splits the upsert.
+
+// oneTripStmtOverheadBytes bounds the text of a one-round-trip write besides its rows and keys.
+const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
+
+// oneTripKeyOverheadBytes bounds what a key adds to a condition of keysOfMany besides its
+// strings, were it alone in its scope.
+const oneTripKeyOverheadBytes = 96
+
+// upsertUserAttrs writes rows (distinct keys, of user scopes only) as writeAttrs (updating
+// existing rows) then stampAndReadBackKeys do, in a transaction of its own sent in one round
+// trip, run again as inWriteTx does when InnoDB breaks a deadlock with it, and returns the rows
+// as stored. fits is false, and nothing is done, when the write may not fit in one packet: the
+// caller writes the rows statement by statement instead. Errors are mapped.
+func (db *DB) upsertUserAttrs(ctx context.Context, rows []attrRow) (stored map[attrKey]*attrcache.Attr, fits bool, err error) {
+	query, args, keys, fits := db.oneTripUpsert(rows)
+	if !fits {
+		return nil, false, nil
+	}
+	stored, err = db.runOneTrip(ctx, query, args, keys)
+	return stored, true, err
+}
+
+// oneTripUpsert returns the query that writes rows in one round trip, its arguments and the
+// keys it writes; fits is false when the query may be larger than the largest packet.
+func (db *DB) oneTripUpsert(rows []attrRow) (query string, args []any, keys []attrKey, fits bool) {
+	size := oneTripStmtOverheadBytes
+	for _, row := range rows {
+		size += oneTripRowBytes(row)
+	}
+	if size > db.maxPacket {
+		return "", nil, nil, false
+	}
+	sorted := slices.SortedFunc(slices.Values(rows), compareAttrRows)
+	keys = make([]attrKey, len(sorted))
+	for i, row := range sorted {
+		keys[i] = row.key()
+	}
+	upsert, args := insertAttrsStmt(sorted, updateExisting)
+	where, keyArgs := keysOfMany(keys)
+	query = strings.Join([]string{"START TRANSACTION", upsert, stampVersionsStmt(where), readBackStmt(where), "COMMIT"}, ";\n")
+	args = append(append(args, keyArgs...), keyArgs...)
+	return query, args, keys, true
+}
+
+// oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, and its
+// key in the conditions of the UPDATE and the SELECT, quoted and escaped.
+func oneTripRowBytes(row attrRow) int {
+	return attrRowBytes(row) +
+		2*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
+}
+
+// runOneTrip runs query, a write of keys from oneTripUpsert, again while InnoDB rolls it back to
+// break a deadlock, as inWriteTx does, and returns the rows of keys as stored. Errors are mapped.
+func (db *DB) runOneTrip(ctx context.Context, query string, args []any, keys []attrKey) (map[attrKey]*attrcache.Attr, error) {
+	var attrs []*attrcache.Attr
+	err := retryDeadlocks(ctx, func() error {
+		var err error
+		attrs, err = db.queryOneTrip(ctx, query, args)
+		return err
+	})
+	if err != nil {
+		return nil, mapError(err)
+	}
+	return attrsByKey(attrs, keys)
+}
+
+// queryOneTrip runs query, statements of which the one before last reads attrColumns, on a
+// connection of the one-trip pool, and returns the attributes it read once every statement has
+// succeeded. When one fails, it rolls the connection back (rollBackOrDiscard) before returning
+// the first failure, unmapped.
+func (db *DB) queryOneTrip(ctx context.Context, query string, args []any) (attrs []*attrcache.Attr, err error) {
+	conn, err := db.oneTrip.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			rollBackOrDiscard(ctx, conn)
+		}
+		_ = conn.Close() // sql.ErrConnDone once discarded
+	}()
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err = scanAttrRows(rows)
+	// Closing the rows reads the results left, the last statement's (COMMIT) included.
+	if closeErr := rows.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return attrs, nil
+}
+
+// rollBackOrDiscard rolls back any transaction that conn holds open. When it cannot (the
+// connection broke, ctx ended, the server refused), it makes database/sql close conn instead of
+// putting it back in the pool: a driver.ErrBadConn from Raw does that, and the server rolls back
+// what a closed connection left open.
+func rollBackOrDiscard(ctx context.Context, conn *sql.Conn) {
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err == nil {
+		return
+	}
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+}
