@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 
 	"github.com/attrcache/attrcache"
 	"github.com/attrcache/attrcache/sso"
@@ -179,16 +180,20 @@ func readAttrItems(in *input) ([]sso.AttrItem, error) {
 		}
 		return []sso.AttrItem{{Name: name, Value: value}}, nil
 	}
-	if in.values["data"] == nil {
+	var list []any
+	switch data := in.values["data"].(type) {
+	case nil:
 		return nil, errNoNameNorData
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(in.JSON("data"), &list); err != nil {
+	case []any:
+		list = data
+	default:
 		return nil, errWriteData
 	}
+	// The list was decoded from data's text, whose elements are in the same order: each item's
+	// keys come from the one, its value's text from the other.
 	items := make([]sso.AttrItem, len(list))
-	for i, text := range list {
-		item, err := decodeAttrItem(i, text)
+	for i, text := range arrayElements(in.JSON("data")) {
+		item, err := readAttrItem(i, list[i], text)
 		if err != nil {
 			return nil, err
 		}
@@ -197,31 +202,50 @@ func readAttrItems(in *input) ([]sso.AttrItem, error) {
 	return items, nil
 }
 
-// decodeAttrItem decodes the item at index of a write's data list.
-func decodeAttrItem(index int, text json.RawMessage) (sso.AttrItem, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(text, &fields); err != nil || fields == nil {
+// readAttrItem reads the item at index of a write's data list, given as decoded and as text.
+func readAttrItem(index int, decoded any, text json.RawMessage) (sso.AttrItem, error) {
+	fields, ok := decoded.(map[string]any)
+	if !ok { // null included
 		return sso.AttrItem{}, attrcache.InvalidInput("data[%d] must be an object with name and value", index)
 	}
-	for _, key := range []string{"name", "value"} {
+	for _, key := range [...]string{"name", "value"} {
 		if _, ok := fields[key]; !ok {
 			return sso.AttrItem{}, attrcache.InvalidInput("data[%d]: %s is required", index, key)
 		}
 	}
-	item := sso.AttrItem{Value: fields["value"]}
-	for _, field := range []struct {
-		key, want string
-		into      any
-	}{
-		{"name", "a string", &item.Name},
-		{"expiration", "an integer", &item.Expiration},
-		{"encrypt", "a boolean", &item.Encrypt},
-	} {
-		if text, ok := fields[field.key]; ok && json.Unmarshal(text, field.into) != nil {
-			return sso.AttrItem{}, attrcache.InvalidInput("data[%d].%s: want %s", index, field.key, field.want)
+	item := sso.AttrItem{Value: memberText(text, "value")}
+	switch name := fields["name"].(type) {
+	case nil:
+	case string:
+		item.Name = name
+	default:
+		return sso.AttrItem{}, wrongItemType(index, "name", "a string")
+	}
+	switch expiration := fields["expiration"].(type) {
+	case nil:
+	case json.Number:
+		// As encoding/json decodes a number into an int64: an integer in its range.
+		n, err := strconv.ParseInt(string(expiration), 10, 64)
+		if err != nil {
+			return sso.AttrItem{}, wrongItemType(index, "expiration", "an integer")
 		}
+		item.Expiration = &n
+	default:
+		return sso.AttrItem{}, wrongItemType(index, "expiration", "an integer")
+	}
+	switch encrypt := fields["encrypt"].(type) {
+	case nil:
+	case bool:
+		item.Encrypt = &encrypt
+	default:
+		return sso.AttrItem{}, wrongItemType(index, "encrypt", "a boolean")
 	}
 	return item, nil
+}
+
+// wrongItemType is the error of an item's key of the wrong JSON type.
+func wrongItemType(index int, key, want string) error {
+	return attrcache.InvalidInput("data[%d].%s: want %s", index, key, want)
 }
 
 // readAttrNames reads the names of a read or a delete: name when it is present, or data as a bare

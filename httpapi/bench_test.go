@@ -63,3 +63,20 @@ func BenchmarkDecodeBody(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadAttrItems measures reading the items of a set_many of a hundred attributes from
+// a decoded body, as a PUT does after decodeObject.
+func BenchmarkReadAttrItems(b *testing.B) {
+	body := benchBodies(b)[1].body
+	values, texts, err := decodeObject(body)
+	if err != nil {
+		b.Fatalf("decodeObject: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		in := input{values: values, texts: texts}
+		if items, err := readAttrItems(&in); err != nil || len(items) != 100 {
+			b.Fatalf("readAttrItems: %d items, %v", len(items), err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"unicode/utf8"
 
@@ -227,6 +228,115 @@ func (w *jsonWalker) unquote(start int) string {
 	var s string
 	_ = json.Unmarshal(w.data[start:w.pos], &s) // cannot fail on a well-formed string
 	return s
+}
+
+// arrayElements yields the index and the JSON text of each element of array, a well-formed JSON
+// array (json.Valid accepts it), in order. Each text shares array's memory, capped at its end.
+func arrayElements(array []byte) iter.Seq2[int, json.RawMessage] {
+	return func(yield func(int, json.RawMessage) bool) {
+		w := jsonWalker{data: array}
+		w.skipSpace()
+		w.pos++ // '['
+		if w.skipSpace(); w.peek() == ']' {
+			return
+		}
+		for i := 0; ; i++ {
+			w.skipSpace()
+			start := w.pos
+			w.skipValue()
+			if !yield(i, w.data[start:w.pos:w.pos]) {
+				return
+			}
+			w.skipSpace()
+			if w.next() == ']' {
+				return
+			}
+		}
+	}
+}
+
+// memberText returns the JSON text of key's value in object, a well-formed JSON object (of a
+// repeated key, the last value, as decoding keeps it), sharing object's memory, capped at its
+// end; nil when key is absent. Keys are compared decoded.
+func memberText(object []byte, key string) json.RawMessage {
+	w := jsonWalker{data: object}
+	w.skipSpace()
+	w.pos++ // '{'
+	if w.skipSpace(); w.peek() == '}' {
+		return nil
+	}
+	var text json.RawMessage
+	for {
+		w.skipSpace()
+		match := w.keyIs(key)
+		w.skipSpace()
+		w.pos++ // ':'
+		w.skipSpace()
+		start := w.pos
+		w.skipValue()
+		if match {
+			text = w.data[start:w.pos:w.pos]
+		}
+		w.skipSpace()
+		if w.next() == '}' {
+			return text
+		}
+	}
+}
+
+// keyIs moves past the object key that starts at pos and reports whether it is key, decoded.
+func (w *jsonWalker) keyIs(key string) bool {
+	start := w.pos
+	content, plain := w.skipString()
+	if plain {
+		return string(content) == key
+	}
+	return w.unquote(start) == key
+}
+
+// skipValue moves past the value that starts at pos without decoding it.
+func (w *jsonWalker) skipValue() {
+	switch w.peek() {
+	case '{', '[':
+		for depth := 0; ; {
+			switch w.next() {
+			case '"':
+				w.pos--
+				w.skipQuoted()
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return
+				}
+			}
+		}
+	case '"':
+		w.skipQuoted()
+	case 't':
+		w.pos += len("true")
+	case 'n':
+		w.pos += len("null")
+	case 'f':
+		w.pos += len("false")
+	default:
+		for w.pos < len(w.data) && isNumberByte(w.data[w.pos]) {
+			w.pos++
+		}
+	}
+}
+
+// skipQuoted moves past the string that starts at pos.
+func (w *jsonWalker) skipQuoted() {
+	for w.pos++; ; w.pos++ {
+		switch w.data[w.pos] {
+		case '\\':
+			w.pos++ // the escaped byte
+		case '"':
+			w.pos++
+			return
+		}
+	}
 }
 
 // commonKeys are keys that many requests send, to spare decoding a copy of each.

@@ -18,8 +18,9 @@ import (
 )
 
 // BenchmarkHandler measures whole requests through NewServer, on the test MariaDB and Redis:
-// a cached GET of one attribute and of ten (the bodies attrcache bench sends), and /healthz,
-// which reaches no backend and so shows the HTTP layer's own cost. The "observed" server logs
+// a cached GET of one attribute and of ten, a PUT of a hundred (the bodies attrcache bench
+// sends; the PUT commits to MariaDB), and /healthz, which reaches no backend and so shows the
+// HTTP layer's own cost. The "observed" server logs
 // every request as JSON and records metrics, as attrcache serve does; "bare" does neither.
 func BenchmarkHandler(b *testing.B) {
 	u := benchUser(b)
@@ -34,6 +35,15 @@ func BenchmarkHandler(b *testing.B) {
 	}
 	getOne := fmt.Sprintf(`{"ust":%q,"current_app":%q,"name":%q}`, u.ust, app, names[0])
 	getMany := fmt.Sprintf(`{"ust":%q,"current_app":%q,"data":%s}`, u.ust, app, jsonOf(names))
+	var setMany bytes.Buffer
+	fmt.Fprintf(&setMany, `{"ust":%q,"current_app":%q,"data":[`, u.ust, app)
+	for i := range 100 {
+		if i > 0 {
+			setMany.WriteByte(',')
+		}
+		fmt.Fprintf(&setMany, `{"name":"bench-many-%03d","value":%s}`, i, value)
+	}
+	setMany.WriteString("]}")
 
 	servers := []struct {
 		desc    string
@@ -50,6 +60,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{"get_attr", http.MethodGet, pathUserAttr, getOne, `"found":true`},
 		{"get_attr_many_10", http.MethodGet, pathUserAttr, getMany, `"` + names[9] + `":{`},
+		{"set_attr_many_100", http.MethodPut, pathUserAttr, setMany.String(), `"status":"ok"`},
 		{"healthz", http.MethodGet, "/healthz", "", `"status":"ok"`},
 	}
 	for _, srv := range servers {

@@ -25,9 +25,9 @@ func (s *server) readiness(ctx context.Context, _ *request) (reply, error) {
 }
 
 // serveMetrics serves Options.MetricsHandler, or 404 when there is none.
-func (s *server) serveMetrics(c *gin.Context) {
+func (s *server) serveMetrics(c *gin.Context, ex *exchange) {
 	if s.metricsHandler == nil {
-		s.writeError(c, errNoSuchPath)
+		s.writeError(c, ex, errNoSuchPath)
 		return
 	}
 	s.metricsHandler.ServeHTTP(c.Writer, c.Request)

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,15 +88,14 @@ func httpStatus(err error, e *attrcache.Error) int {
 // writeError writes the response of err, whatever it is: the status from its kind, its Zato code
 // as sub_status, and its client-safe message. The cause (Err) is recorded for the request's log
 // line and never sent. Errors that are not *attrcache.Error are internal: 500, E008004.
-func (s *server) writeError(c *gin.Context, err error) {
+func (s *server) writeError(c *gin.Context, ex *exchange, err error) {
 	e := attrcache.AsError(err)
 	status := httpStatus(err, e)
-	ex := exchangeOf(c)
 	ex.subStatus = []string{e.Code}
 	ex.cause = e.Err
 	s.metrics.ObserveHTTPError(s.routeLabel(c), e.Code)
 
-	body := errorBody{
+	body := &errorBody{
 		envelope: envelope{CID: ex.cid, Status: statusError, SubStatus: ex.subStatus},
 		Message:  e.Message,
 	}
@@ -103,7 +105,8 @@ func (s *server) writeError(c *gin.Context, err error) {
 	if e.Kind == attrcache.KindThrottled {
 		c.Header("Retry-After", retryAfterSeconds(e.RetryAfter))
 	}
-	c.AbortWithStatusJSON(status, body)
+	c.Abort()
+	writeJSON(c, status, body)
 }
 
 // retryAfterSeconds renders a wait as whole seconds, rounded up, at least 1.
@@ -113,8 +116,7 @@ func retryAfterSeconds(d time.Duration) string {
 
 // writeReply writes a success response: HTTP 200 with the envelope filled in (status "ok" and
 // an empty sub_status unless the endpoint set them).
-func (s *server) writeReply(c *gin.Context, r reply) {
-	ex := exchangeOf(c)
+func (s *server) writeReply(c *gin.Context, ex *exchange, r reply) {
 	head := r.head()
 	head.CID = ex.cid
 	if head.Status == "" {
@@ -124,5 +126,58 @@ func (s *server) writeReply(c *gin.Context, r reply) {
 		head.SubStatus = []string{}
 	}
 	ex.subStatus = head.SubStatus
-	c.JSON(http.StatusOK, r)
+	writeJSON(c, http.StatusOK, r)
+}
+
+// jsonContentType is the Content-Type of a JSON response (gin's, for c.JSON).
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
+// writeJSON writes a response of status whose body is v as encoding/json.Marshal encodes it,
+// with the JSON Content-Type unless the response has one, as c.JSON does but without its
+// allocations. A value that cannot be encoded writes no body; that error, or one writing the
+// body, is recorded in c.Errors and aborts the handler chain, as c.JSON does.
+func writeJSON(c *gin.Context, status int, v any) {
+	c.Status(status)
+	header := c.Writer.Header()
+	if len(header["Content-Type"]) == 0 {
+		header["Content-Type"] = jsonContentType
+	}
+	enc := jsonEncoders.Get().(*jsonEncoder)
+	defer enc.release()
+	err := enc.encoder.Encode(v)
+	if err == nil {
+		body := enc.buf.Bytes()
+		_, err = c.Writer.Write(body[:len(body)-1]) // without the newline that Encode adds and Marshal does not
+	}
+	if err != nil {
+		_ = c.Error(err)
+		c.Abort()
+	}
+}
+
+// jsonEncoder is a json.Encoder that encodes into its own buffer.
+type jsonEncoder struct {
+	buf     bytes.Buffer
+	encoder *json.Encoder
+}
+
+// jsonEncoders holds the encoders of writeJSON between responses.
+var jsonEncoders = sync.Pool{New: func() any {
+	enc := new(jsonEncoder)
+	enc.encoder = json.NewEncoder(&enc.buf)
+	enc.encoder.SetEscapeHTML(true) // <, > and & as \u003c, \u003e and \u0026, as Marshal writes them
+	return enc
+}}
+
+// maxPooledJSONBuffer bounds the buffer an encoder keeps when it returns to jsonEncoders, so that
+// one large response does not hold its memory for good.
+const maxPooledJSONBuffer = 64 << 10
+
+// release empties enc and returns it to jsonEncoders, unless its buffer has grown too large.
+func (enc *jsonEncoder) release() {
+	if enc.buf.Cap() > maxPooledJSONBuffer {
+		return
+	}
+	enc.buf.Reset()
+	jsonEncoders.Put(enc)
 }

@@ -70,7 +70,7 @@ func (s *server) routes(r gin.IRoutes) {
 
 	r.GET(pathHealth, s.handle(s.health))
 	r.GET(pathReady, s.handle(s.readiness))
-	r.GET(pathMetrics, s.serveMetrics)
+	r.GET(pathMetrics, s.observe(s.serveMetrics))
 }
 
 // attrRoutes registers the attribute endpoints of one scope (CONTRACT.md §4): the five verbs of
@@ -89,21 +89,21 @@ func (s *server) attrRoutes(r gin.IRoutes, base, exists, names string, scope att
 // success response, or an error that writeError turns into the error response.
 type endpoint func(ctx context.Context, req *request) (reply, error)
 
-// handle adapts an endpoint to gin: it reads the request's input, runs the endpoint and writes
-// its reply or its error.
+// handle adapts an endpoint to gin, observed (see observe): it reads the request's input, runs
+// the endpoint and writes its reply or its error.
 func (s *server) handle(e endpoint) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		rep, err := s.run(c, e)
+	return s.observe(func(c *gin.Context, ex *exchange) {
+		rep, err := s.run(c, ex, e)
 		if err != nil {
-			s.writeError(c, err)
+			s.writeError(c, ex, err)
 			return
 		}
-		s.writeReply(c, rep)
-	}
+		s.writeReply(c, ex, rep)
+	})
 }
 
-func (s *server) run(c *gin.Context, e endpoint) (reply, error) {
-	req, err := readRequest(c.Request, c.Writer, exchangeOf(c), s.maxBodyBytes)
+func (s *server) run(c *gin.Context, ex *exchange, e endpoint) (reply, error) {
+	req, err := readRequest(c.Request, c.Writer, ex, s.maxBodyBytes)
 	if err != nil {
 		return nil, err
 	}

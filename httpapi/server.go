@@ -65,9 +65,8 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
 	engine.RedirectTrailingSlash = false
-	engine.Use(s.observe)
-	engine.NoRoute(func(c *gin.Context) { s.writeError(c, errNoSuchPath) })
-	engine.NoMethod(func(c *gin.Context) { s.writeError(c, errMethodNotAllowed) })
+	engine.NoRoute(s.observe(func(c *gin.Context, ex *exchange) { s.writeError(c, ex, errNoSuchPath) }))
+	engine.NoMethod(s.observe(func(c *gin.Context, ex *exchange) { s.writeError(c, ex, errMethodNotAllowed) }))
 	s.routes(engine)
 
 	s.knownPaths = make(map[string]bool)
@@ -88,20 +87,15 @@ type server struct {
 	knownPaths     map[string]bool // every routed path, to label a 405 by its path
 }
 
-// exchange is what the middleware and the response writers record about one request.
+// exchange is what observe, the handler and the response writers record about one request.
+// observe passes it to the handler, which passes it on; it is not stored in the gin.Context,
+// whose map of keys would cost allocations on every request.
 type exchange struct {
 	cid        string
 	cidHeader  [1]string // the X-Zato-CID header's values: cid
 	remoteAddr string    // see remoteAddr
 	subStatus  []string
 	cause      error // internal detail of an error response: logged, never sent
-}
-
-const exchangeKey = "attrcache.exchange"
-
-// exchangeOf returns the request's exchange, set up by observe.
-func exchangeOf(c *gin.Context) *exchange {
-	return c.MustGet(exchangeKey).(*exchange)
 }
 
 // newCID returns a fresh correlation id: 24 hex digits of random bits, as Zato's.
@@ -113,27 +107,32 @@ func newCID() string {
 	return string(digits[:])
 }
 
-// observe is the outermost middleware: it gives the request its cid, turns a panic into a 500
-// E008004 response, and records one log line and the HTTP metrics of every request.
-func (s *server) observe(c *gin.Context) {
-	start := time.Now()
-	ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
-	ex.cidHeader[0] = ex.cid
-	c.Set(exchangeKey, ex)
-	c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
+// observedHandler handles a request that observe has given its exchange.
+type observedHandler func(c *gin.Context, ex *exchange)
+
+// observe returns the gin handler of h; every route and the 404 and 405 handlers are one. It
+// gives the request its cid, turns a panic into a 500 E008004 response, and records one log
+// line and the HTTP metrics of every request.
+func (s *server) observe(h observedHandler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
+		ex.cidHeader[0] = ex.cid
+		c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "cid", ex.cid, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !c.Writer.Written() {
+					s.writeError(c, ex, attrcache.Internal(fmt.Errorf("panic: %v", v)))
+				}
 			}
-			s.log.Error("panic serving request", "cid", ex.cid, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if !c.Writer.Written() {
-				s.writeError(c, attrcache.Internal(fmt.Errorf("panic: %v", v)))
-			}
-		}
-		s.record(c, ex, time.Since(start))
-	}()
-	c.Next()
+			s.record(c, ex, time.Since(start))
+		}()
+		h(c, ex)
+	}
 }
 
 // record writes the request's log line and metrics. The line never holds bodies, so no

@@ -315,6 +315,9 @@ func (a *API) attrWrite(call *attrCall, item AttrItem, o attrOptions) (attrcache
 // encodeAttrValue returns the compact JSON text of value, with <, > and & as they are (not
 // escaped as encoding/json.Marshal escapes them), so that a json.RawMessage keeps its text.
 func encodeAttrValue(value any) ([]byte, error) {
+	if raw, ok := value.(json.RawMessage); ok {
+		return compactRawValue(raw)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -322,6 +325,21 @@ func encodeAttrValue(value any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// compactRawValue returns what an Encoder with SetEscapeHTML(false) writes for raw, without its
+// newline: "null" for a nil raw, else raw compacted by json.Compact (which escapes nothing, as
+// that Encoder does not), or an error when raw is not valid JSON. Compacting never lengthens
+// JSON text, so the one allocation is raw's size.
+func compactRawValue(raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return []byte("null"), nil
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, len(raw)))
+	if err := json.Compact(buf, raw); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Get returns the attribute, or nil when it is missing or has expired. Options: Decrypt.
