@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -238,7 +239,7 @@ func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx)
 
 // deadlockAttempts bounds how many times inWriteTx runs a transaction that InnoDB keeps choosing
 // as the victim of a deadlock.
-const deadlockAttempts = 3
+const deadlockAttempts = 5
 
 // inWriteTx runs fn in a read-write transaction as inTx does and, when InnoDB rolled the
 // transaction back to break a deadlock, runs fn again in a new one, deadlockAttempts times in
@@ -249,12 +250,22 @@ func (db *DB) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // retryDeadlocks runs attempt, a transaction, and runs it again while InnoDB rolls it back to
 // break a deadlock, deadlockAttempts times in all, or until ctx ends; it returns the last
-// attempt's error.
+// attempt's error. Before each new attempt it waits a random 1 to 2^n ms (n attempts made), so
+// that the transactions that met do not meet again in step: writes of neighbouring keys by
+// concurrent transactions (of two users whose rows are next to each other) can deadlock on the
+// gap between them.
 func retryDeadlocks(ctx context.Context, attempt func() error) error {
 	for n := 1; ; n++ {
 		err := attempt()
 		if !isDeadlock(err) || n == deadlockAttempts || ctx.Err() != nil {
 			return err
+		}
+		backoff := time.NewTimer(time.Duration(1+rand.IntN(1<<n)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			backoff.Stop()
+			return err
+		case <-backoff.C:
 		}
 	}
 }

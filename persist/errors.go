@@ -23,6 +23,7 @@ const (
 	errServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
 	errConnectionKilled   = 1927 // MariaDB ER_CONNECTION_KILLED
 	errDeadlock           = 1213 // ER_LOCK_DEADLOCK: the transaction was rolled back
+	errLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT: a statement waited too long for a lock
 	errDataTooLong        = 1406 // ER_DATA_TOO_LONG: a value does not fit its column (strict mode)
 	errTruncatedValue     = 1292 // ER_TRUNCATED_WRONG_VALUE: e.g. a date outside DATETIME's range
 	errIncorrectString    = 1366 // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: a value the column cannot hold
@@ -52,6 +53,10 @@ func mapError(err error) error {
 			return attrcache.ErrNotFound
 		case errTooManyConnections, errDBAccessDenied, errAccessDenied, errUnknownDatabase,
 			errServerShutdown, errConnectionKilled:
+			return attrcache.Unavailable(err)
+		case errDeadlock, errLockWaitTimeout:
+			// The server gave up on the transaction to let others through: another attempt
+			// may succeed (retryDeadlocks makes a few), which is what a 503 asks of a client.
 			return attrcache.Unavailable(err)
 		case errDataTooLong, errTruncatedValue, errIncorrectString, errOutOfRange:
 			return attrcache.InvalidInput("a value is too long or out of range for where it is stored")

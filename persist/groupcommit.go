@@ -30,8 +30,9 @@ import (
 // of one key the one that was queued first commits first.
 //
 // When the batch fails for a reason that may be one row's (an unknown user, a value that does not
-// fit), each of its calls runs again in a transaction of its own, so that each gets its own error
-// and the others are stored. An unreachable database fails every call of the batch.
+// fit, or a deadlock that outlasted the retries), each of its calls runs again in a transaction of
+// its own, so that each gets its own error and the others are stored. An unreachable database
+// fails every call of the batch.
 
 // errCommitterClosed says that the committer no longer takes writes: the caller writes alone.
 var errCommitterClosed = errors.New("group commit is closed")
@@ -219,7 +220,7 @@ func (c *groupCommitter) commit(batch []*attrRequest) {
 		switch {
 		case err == nil:
 			req.done <- results[i]
-		case isUnavailable(err):
+		case isUnavailable(err) && !isDeadlock(err):
 			req.done <- attrResult{err: err}
 		default:
 			req.done <- c.db.setAlone(req)
