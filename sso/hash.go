@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,19 @@ const (
 
 var b64 = base64.RawStdEncoding
 
+// hashSlots bounds the argon2 computations that run at once to the CPUs Go may use. Each takes
+// HashParams.MemoryKiB (19 MiB by default) for its length and is CPU-bound, so running more at
+// once adds no throughput, only memory: a burst of logins waits here instead of growing the
+// process by 19 MiB per login.
+var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// argon2Key is argon2.IDKey, run in one of hashSlots.
+func argon2Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+}
+
 // hashPassword returns the PHC string of password under p:
 // $argon2id$v=19$m=<KiB>,t=<iterations>,p=<threads>$<salt>$<hash>, both in unpadded base64.
 func hashPassword(p HashParams, password string) (string, error) {
@@ -29,7 +43,7 @@ func hashPassword(p HashParams, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("sso: password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+	key := argon2Key([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -44,7 +58,7 @@ func verifyPassword(encoded, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got := argon2Key([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -1,7 +1,9 @@
 package sso
 
 import (
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -70,5 +72,32 @@ func TestRandomToken(t *testing.T) {
 	a, b := randomToken(), randomToken()
 	if len(a) != 32 || a == b {
 		t.Errorf("randomToken = %q, %q; want two different 32-character tokens", a, b)
+	}
+}
+
+// Concurrent hashes beyond the slots wait their turn and all finish, each slot given back.
+func TestHashSlotsBoundConcurrentHashes(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make([]error, 4*cap(hashSlots))
+	for i := range errs {
+		wg.Go(func() {
+			encoded, err := hashPassword(cheapHash, "secret")
+			if err == nil {
+				var ok bool
+				if ok, err = verifyPassword(encoded, "secret"); err == nil && !ok {
+					err = errors.New("the password does not verify against its own hash")
+				}
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("hash %d: %v", i, err)
+		}
+	}
+	if n := len(hashSlots); n != 0 {
+		t.Fatalf("%d hash slots still held after every hash finished", n)
 	}
 }
