@@ -33,7 +33,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, c.stderr)
+	logOut := newBufferedLog(c.stderr)
+	defer logOut.Close()
+	logger := newLogger(cfg, logOut)
 	keys, err := c.serveKeyring(*dev)
 	if err != nil {
 		return err
