@@ -62,12 +62,12 @@ test-cluster: services cluster ## Run the tests of the packages that cache data 
 # The fuzz targets of `make fuzz`, as package:FuzzName. Each also runs over its seeds and its
 # corpus in the package's testdata/fuzz/<FuzzName>/ in every `go test`; an input that fails is
 # written there too, to be kept as a regression case once fixed.
-FUZZ_TARGETS := .:FuzzParseUST .:FuzzKeyringOpen .:FuzzDecodeTOTPKey .:FuzzParseTime ./httpapi/:FuzzInput
+FUZZ_TARGETS := .:FuzzParseUST .:FuzzKeyringOpen .:FuzzDecodeTOTPKey .:FuzzParseTime ./httpapi/:FuzzInput ./httpapi/:FuzzDecodeObject ./httpapi/:FuzzReadAttrItems
 FUZZTIME ?= 10s
 # Minimising each new input for the default 60 s would stall a short run; 2 s still shrinks a failing one.
 FUZZMINIMIZETIME ?= 2s
 
-fuzz: services ## Run each fuzz target (UST, encryption envelope, TOTP key, timestamps, request decoding) for FUZZTIME (10s)
+fuzz: services ## Run each fuzz target (UST, encryption envelope, TOTP key, timestamps, request decoding, attribute items) for FUZZTIME (10s)
 	@for target in $(FUZZ_TARGETS); do \
 		pkg=$${target%%:*}; name=$${target##*:}; \
 		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
