@@ -245,13 +245,15 @@ func TestMigrationHashesSignUpTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := newUser()
-	u.SignUpConfirmToken = "raw-token-of-32-characters-long_"
+	// Unique per run: an earlier run's user holds the hash of its own token.
+	token := ("raw-" + u.UserID + strings.Repeat("_", 32))[:32]
+	u.SignUpConfirmToken = token
 	createUser(t, testDB, u)
 	for run := 1; run <= 2; run++ {
 		if _, err := testDB.SQL().ExecContext(t.Context(), string(stmt)); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		got, err := testDB.UserBySignUpToken(t.Context(), attrcache.HashSignUpToken("raw-token-of-32-characters-long_"))
+		got, err := testDB.UserBySignUpToken(t.Context(), attrcache.HashSignUpToken(token))
 		if err != nil || got.UserID != u.UserID {
 			t.Fatalf("run %d: look-up by the hash = %v, %v; want user %s", run, got, err, u.UserID)
 		}
