@@ -81,6 +81,8 @@ type ZatoTarget struct {
 	value        []byte     // the value every write sends, JSON-encoded
 	requests     sync.Pool  // of *[]byte, for request bodies
 	answers      sync.Pool  // of *bytes.Buffer, for answer bodies
+	// raw sends the load's requests to an http target (nil for https: cfg.Client does).
+	raw *rawClient
 }
 
 var _ Target = (*ZatoTarget)(nil)
@@ -104,6 +106,9 @@ func PrepareZato(ctx context.Context, cfg ZatoConfig) (*ZatoTarget, error) {
 	t.requests.New = func() any { return new([]byte) }
 	t.answers.New = func() any { return new(bytes.Buffer) }
 	t.value = mustJSON(randomLetters(cfg.ValueSize))
+	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "http" {
+		t.raw = newRawClient(u.Host, maxIdleConns(cfg.Client), cfg.Client.Timeout)
+	}
 	for i := range cfg.Attrs {
 		t.names = append(t.names, mustJSON(fmt.Sprintf("bench-attr-%05d", i)))
 	}
@@ -187,6 +192,9 @@ func (t *ZatoTarget) login(ctx context.Context, username, password string) (stri
 // Cleanup deletes the users PrepareZato created (their sessions and attributes go with them)
 // and logs out the super-user session it opened.
 func (t *ZatoTarget) Cleanup(ctx context.Context) error {
+	if t.raw != nil {
+		t.raw.close()
+	}
 	var errs []error
 	for _, u := range t.users {
 		if u.userID == "" {
@@ -234,10 +242,32 @@ func (t *ZatoTarget) Do(ctx context.Context, op Op, rng *mathrand.Rand) string {
 		return "unknown operation " + op.String()
 	}
 	var answer attrAnswer
-	if code := t.send(ctx, method, pathUserAttr, body, &answer); code != "" {
+	if code := t.sendLoad(ctx, method, pathUserAttr, body, &answer); code != "" {
 		return code
 	}
 	return check(&answer)
+}
+
+// sendLoad is send for the load's requests: over the raw client when there is one.
+func (t *ZatoTarget) sendLoad(ctx context.Context, method, path string, body []byte, answer any) string {
+	if t.raw == nil {
+		return t.send(ctx, method, path, body, answer)
+	}
+	buf := t.answers.Get().(*bytes.Buffer)
+	defer t.answers.Put(buf)
+	status, err := t.raw.do(ctx, method, path, body, buf)
+	if err != nil {
+		return transportCode(err)
+	}
+	return answerCode(status, buf.Bytes(), answer)
+}
+
+// maxIdleConns returns how many idle connections client keeps per host, at least 1.
+func maxIdleConns(client *http.Client) int {
+	if tr, ok := client.Transport.(*http.Transport); ok && tr.MaxIdleConnsPerHost > 0 {
+		return tr.MaxIdleConnsPerHost
+	}
+	return 64
 }
 
 // attrAnswer is the part of an attribute endpoint's answer the target checks.
