@@ -26,7 +26,9 @@ import (
 const DefaultCoalescers = 4
 
 // maxCoalescedCmds bounds the commands of one coalesced pipeline, so that one round trip does not
-// grow without end under load.
+// grow without end under load; a pipeline holds at least one call, whatever its size. It also
+// sizes the queue of waiting calls: a caller blocks handing over its call only when that many
+// wait already.
 const maxCoalescedCmds = 512
 
 // coalescedCall is one caller's commands.

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -57,16 +56,6 @@ func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, maxBytes 
 	}
 	req.in = &req.input
 	return req, nil
-}
-
-// decodeBody reads and decodes a JSON object (see decodeObject): values holds each key's value
-// decoded, numbers as json.Number, and texts the JSON text it was sent as.
-func decodeBody(r io.Reader) (values map[string]any, texts map[string]json.RawMessage, err error) {
-	data, err := readBody(r, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	return decodeObject(data)
 }
 
 var errNotAnObject = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body is not a JSON object")

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/attrcache/attrcache"
@@ -59,4 +61,13 @@ func attrItemsErr(in *input) error {
 func attrNamesErr(in *input) error {
 	_, _, err := readAttrNames(in)
 	return err
+}
+
+// decodeBody reads and decodes a JSON object as readRequest does (readBody, then decodeObject).
+func decodeBody(r io.Reader) (values map[string]any, texts map[string]json.RawMessage, err error) {
+	data, err := readBody(r, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeObject(data)
 }
