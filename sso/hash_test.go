@@ -75,8 +75,9 @@ func TestRandomToken(t *testing.T) {
 	}
 }
 
-// Concurrent hashes beyond the slots wait their turn and all finish, each slot given back.
-func TestHashSlotsBoundConcurrentHashes(t *testing.T) {
+// Hashes beyond the slots wait their turn and all finish: every hash and verification gives its
+// slot back, so none of them can be left waiting for good.
+func TestHashSlotsAreGivenBack(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4*cap(hashSlots))
 	for i := range errs {
