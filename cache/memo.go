@@ -8,9 +8,10 @@ import (
 
 // Decoding the cached session and principal of a caller is most of what a cached read costs the
 // CPU, and an active caller's are read again and again unchanged. The one-round-trip read
-// (CachedAttrs) therefore keeps what it decoded, keyed by the Redis key and the value read there:
-// a value carries its row's version, so the same key and value always decode alike, and a changed
-// row is a new entry. What it hands out is shared: read-only, as CachedAttrAnswer says.
+// (CachedAttrs) and the session look-ups (readSession) therefore keep what they decoded, keyed by
+// the Redis key and the value read there: a value carries its row's version, so the same key and
+// value always decode alike, and a changed row is a new entry. What the memo hands out is shared:
+// CachedAttrs hands it on read-only, as CachedAttrAnswer says; readSession hands out copies.
 
 // maxMemoEntries bounds each memo; a full memo starts again empty, which costs one decoding per
 // active caller.

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -178,7 +179,9 @@ func (s *Store) loadSessionWithPrincipal(ctx context.Context, k sessionKeys, cac
 }
 
 // readSession reads a session and its owner's principal in one round trip (one MGET: both keys
-// share a hash slot), coalesced with other callers'.
+// share a hash slot), coalesced with other callers'. They are decoded through the memo (every
+// UST call of an active caller reads the same values again) and copied, so that the caller owns
+// what it gets, as it does from the inner store.
 func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, error) {
 	values, err := s.co.mget(ctx, k.session, k.principal)
 	if err != nil {
@@ -187,7 +190,25 @@ func (s *Store) readSession(ctx context.Context, k sessionKeys) (sessionLookup, 
 	if len(values) != 2 {
 		return sessionLookup{}, fmt.Errorf("MGET of 2 keys returned %d values", len(values))
 	}
-	return parseSessionLookup(k, values[0], values[1], time.Now(), nil)
+	found, err := parseSessionLookup(k, values[0], values[1], time.Now(), s.memo)
+	if err != nil {
+		return sessionLookup{}, err
+	}
+	return found.copied(), nil
+}
+
+// copied returns l with copies of its session and principal, which may be shared with the memo.
+func (l sessionLookup) copied() sessionLookup {
+	if l.session != nil {
+		sess := *l.session
+		sess.StateChanges = slices.Clone(sess.StateChanges)
+		l.session = &sess
+	}
+	if l.principal != nil {
+		p := *l.principal
+		l.principal = &p
+	}
+	return l
 }
 
 // parseSessionLookup reads what MGET returned of k's session and principal keys. A session that

@@ -167,6 +167,56 @@ func TestMissFillsRedis(t *testing.T) {
 	}
 }
 
+// Cached look-ups decode through a memo shared by every caller, yet each caller owns what it
+// gets: changing a session, its history or a principal returned once changes no later answer.
+func TestCachedLookupsHandOutCopies(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newTestStore(t, newRedis(t))
+	u := newUser(t)
+	now := attrcache.Now()
+	sess := &attrcache.Session{
+		Hash:           attrcache.HashSessionID(attrcache.NewSessionID()),
+		UserID:         u.UserID,
+		CreationTime:   now,
+		ExpirationTime: now.Add(time.Hour),
+		RemoteAddr:     "127.0.0.1",
+		AuthType:       "default",
+		StateChanges:   []attrcache.SessionStateChange{{RemoteAddr: "127.0.0.1", CtxSource: "login"}},
+	}
+	if err := testDB.CreateSession(ctx, sess); err != nil {
+		t.Fatalf("creating a session: %v", err)
+	}
+	warm(t, s, inner, sess)
+
+	for _, lookup := range []lookup{sessionWithPrincipal, sessionOnly} {
+		gotSession, gotPrincipal, err := lookup(ctx, s, u.UserID, sess.Hash)
+		if err != nil {
+			t.Fatalf("look-up: %v", err)
+		}
+		gotSession.RemoteAddr = "changed"
+		gotSession.ExpirationTime = now
+		gotSession.StateChanges[0].CtxSource = "changed"
+		if gotPrincipal != nil {
+			gotPrincipal.IsLocked = true
+			gotPrincipal.ApprovalStatus = "changed"
+		}
+	}
+
+	again, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
+	if err != nil {
+		t.Fatalf("look-up after the changes: %v", err)
+	}
+	if got := inner.counts(); len(got) != 0 {
+		t.Errorf("the look-up after the changes called the inner store (%v): they reached what the cache decoded", got)
+	}
+	if !reflect.DeepEqual(again, sess) {
+		t.Errorf("session = %+v, want %+v", again, sess)
+	}
+	if !reflect.DeepEqual(p, u.Principal()) {
+		t.Errorf("principal = %+v, want %+v", p, u.Principal())
+	}
+}
+
 func TestExpiredSessionNotServedFromCache(t *testing.T) {
 	ctx := context.Background()
 	s, inner := newTestStore(t, newRedis(t))
