@@ -154,3 +154,50 @@ func TestCoalescerCancelAndClose(t *testing.T) {
 		t.Fatalf("call after close: %q, %v; want PONG", ping.Val(), err)
 	}
 }
+
+// However many callers queue at once, every call is sent and each caller gets its own results.
+func TestCoalescerSendsEveryCallUnderContention(t *testing.T) {
+	// A call left behind would wait forever: the bound turns that into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb, err := testenv.RedisClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	reg, m := metricstest.NewRegistry(metricstest.Pools{})
+	co := newCoalescer(rdb, 2, m)
+	defer co.close()
+
+	prefix := testPrefix + "{contention-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "}:"
+	const callers, calls = 64, 100
+	var wg sync.WaitGroup
+	failures := make(chan string, callers)
+	for c := range callers {
+		wg.Go(func() {
+			key := prefix + strconv.Itoa(c)
+			defer rdb.Del(context.Background(), key)
+			for i := range calls {
+				want := strconv.Itoa(i)
+				set := redis.NewStatusCmd(ctx, "set", key, want)
+				get := redis.NewStringCmd(ctx, "get", key)
+				if err := co.do(ctx, set, get); err != nil || get.Val() != want {
+					failures <- fmt.Sprintf("caller %d, call %d: read %q, %v; want %q", c, i, get.Val(), err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+	samples, err := metricstest.Samples(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := samples["attrcache_redis_pipeline_callers_sum"]; sum != callers*calls {
+		t.Errorf("the pipelines carried %v calls, want %d", sum, callers*calls)
+	}
+}
