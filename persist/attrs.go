@@ -362,6 +362,13 @@ type attrRow struct {
 	now   time.Time
 }
 
+// sortedRows returns a copy of rows in primary-key order (compareAttrRows), allocated once.
+func sortedRows(rows []attrRow) []attrRow {
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, compareAttrRows)
+	return sorted
+}
+
 // key returns the primary key of the row.
 func (r attrRow) key() attrKey { return attrKey{scope: r.scope, name: r.item.Name} }
 
@@ -386,7 +393,7 @@ func rowsOf(scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Tim
 // lock their rows in the same order, and split into statements that each fit in the largest
 // packet the server accepts. onExisting says what happens to a row whose key is taken.
 func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) error {
-	sorted := slices.SortedFunc(slices.Values(rows), compareAttrRows)
+	sorted := sortedRows(rows)
 	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, attrRowBytes) {
 		stmt, args := insertAttrsStmt(batch, onExisting)
 		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"slices"
 	"strings"
 
 	"github.com/attrcache/attrcache"
@@ -69,7 +68,7 @@ func (db *DB) oneTripUpsert(rows []attrRow) (query string, args []any, keys []at
 	if size > db.maxPacket {
 		return "", nil, nil, false
 	}
-	sorted := slices.SortedFunc(slices.Values(rows), compareAttrRows)
+	sorted := sortedRows(rows)
 	keys = make([]attrKey, len(sorted))
 	for i, row := range sorted {
 		keys[i] = row.key()
