@@ -47,8 +47,8 @@ const attrColumns = `user_id, ust_hash, name, value, is_encrypted,
 // no time zone and does not step back when daylight saving time ends.
 const versionClock = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
 
-// insertAttrsPrefix starts a statement that inserts rows of attrRowPlaceholders. The version of a
-// new row is set by stampVersions.
+// insertAttrsPrefix starts a statement that inserts rows of attrRowPlaceholders. A new row has
+// version 0 until stampVersions gives it its version.
 const (
 	insertAttrsPrefix = `INSERT INTO sso_attr (user_id, ust_hash, name, value, is_encrypted,
 	creation_time, last_modified, expiration_time, version) VALUES `
@@ -409,6 +409,8 @@ func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, rows []attrRow, onExis
 // With updateExisting, an existing row is updated instead: one that has expired at the new row's
 // now (its last_modified) is replaced as if absent (creation time and expiration time included);
 // a live one keeps its creation time, and its expiration time unless the item gives ExpiresAt.
+// An updated row's version grows, to GREATEST(version + 1, clock): it holds the row's lock by
+// then, so no deletion of the row can come between the version it read and the one it writes.
 // MariaDB applies the assignments of ON DUPLICATE KEY UPDATE in order, each seeing the new values
 // of those before it, so that expiration_time, which the others test, is assigned last.
 func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) {
@@ -436,6 +438,7 @@ func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) 
 			value = VALUES(value),
 			is_encrypted = VALUES(is_encrypted),
 			last_modified = VALUES(last_modified),
+			version = GREATEST(version + 1, ` + versionClock + `),
 			expiration_time = IF(expiration_time <= VALUES(last_modified) OR (` + given + `),
 				VALUES(expiration_time), expiration_time)`)
 		args = append(args, givenArgs...)
@@ -443,8 +446,8 @@ func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) 
 	return stmt.String(), args
 }
 
-// stampAndReadBack gives the rows of scope named by items new versions (stampVersions) and
-// returns them as stored, in the order of items. Every row must exist.
+// stampAndReadBack gives the rows of scope named by items that the transaction inserted their
+// versions (stampVersions) and returns them as stored, in the order of items. Every row must exist.
 func stampAndReadBack(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite) ([]*attrcache.Attr, error) {
 	keys := keysOfItems(scope, items)
 	byKey, err := stampAndReadBackKeys(ctx, tx, keys)
@@ -472,8 +475,8 @@ func inKeyOrder(byKey map[attrKey]*attrcache.Attr, keys []attrKey) []*attrcache.
 	return stored
 }
 
-// stampAndReadBackKeys gives the rows of keys, of any scopes, new versions (stampVersions) and
-// returns them as stored. Every row must exist.
+// stampAndReadBackKeys gives the rows of keys, of any scopes, that the transaction inserted their
+// versions (stampVersions) and returns them as stored. Every row must exist.
 func stampAndReadBackKeys(ctx context.Context, tx *sql.Tx, keys []attrKey) (map[attrKey]*attrcache.Attr, error) {
 	where, args := keysOfMany(keys)
 	if err := stampVersions(ctx, tx, where, args); err != nil {
@@ -501,9 +504,12 @@ func attrsByKey(attrs []*attrcache.Attr, keys []attrKey) (map[attrKey]*attrcache
 	return byKey, nil
 }
 
-// stampVersions sets the version of the rows matching keys (with their arguments) to
-// GREATEST(version + 1, clock). The transaction must already hold the locks of those rows, so
-// that the clock is read after every deletion of the same keys that it waited for.
+// stampVersions gives the rows matching keys (with their arguments) that the transaction inserted
+// (version 0; an updated row has its version from the upsert already) the version clock's time.
+// The transaction must already hold the locks of those rows, so that the clock is read after
+// every deletion of the same keys that it waited for: a row inserted after a deletion gets a
+// version above the deletion's tombstone. A row the upsert updated is only looked at, not written
+// again.
 func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) error {
 	_, err := tx.ExecContext(ctx, stampVersionsStmt(keys), args...)
 	return mapError(err)
@@ -511,7 +517,7 @@ func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) err
 
 // stampVersionsStmt returns the statement of stampVersions for the condition keys.
 func stampVersionsStmt(keys string) string {
-	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + ") WHERE " + keys
+	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + ") WHERE (" + keys + ") AND version = 0"
 }
 
 // readBackStmt returns the query of the attrColumns of the rows matching the condition keys.

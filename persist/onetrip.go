@@ -15,11 +15,12 @@ import (
 // (SetAttrs of a user scope, alone or as a group-commit batch of user scopes only) sends its
 // statements together, as one multi-statement query:
 //
-//	START TRANSACTION; <upsert>; <UPDATE stamping the versions>; <SELECT reading back>; COMMIT
+//	START TRANSACTION; <upsert>; <UPDATE stamping the inserted rows' versions>; <SELECT reading back>; COMMIT
 //
 // They are the statements of the statement-by-statement path, in its order: the server runs them
-// one after the other and stops at the first that fails, so the versions are still stamped once
-// the upsert holds the locks of every row, and the version clock is read after any lock wait.
+// one after the other and stops at the first that fails, so the inserted rows' versions are still
+// stamped once the upsert holds the locks of every row, and the version clock is read after any
+// lock wait (see stampVersions).
 // The parameters are interpolated on the client, as everywhere.
 //
 // The driver skips the results of START TRANSACTION, the upsert and the UPDATE, so the query
