@@ -22,8 +22,10 @@ import (
 // Cluster client the pipeline is split by node, as any pipeline is.
 
 // DefaultCoalescers is the number of pipelines the coalescer keeps in flight when
-// Options.Coalescers is 0.
-const DefaultCoalescers = 4
+// Options.Coalescers is 0. One carries more calls per pipeline than several would, so fewer
+// system calls on both sides: against 4, on 2 cores with 64 clients, Redis spent 30–40% less CPU
+// per request (GET and PUT), attrcache 10% less per PUT, and the PUT rate was 11–14% higher.
+const DefaultCoalescers = 1
 
 // maxCoalescedCmds bounds the commands of one coalesced pipeline, so that one round trip does not
 // grow without end under load; a pipeline holds at least one call, whatever its size. It also
