@@ -162,7 +162,7 @@ func defaultConfig() config {
 			DSN:          "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true",
 			MaxOpenConns: 64,
 			MaxIdleConns: 64,
-			GroupCommit:  groupCommitConfig{MaxRows: 256, MaxWait: time.Millisecond, Workers: 2},
+			GroupCommit:  groupCommitConfig{MaxRows: 256, MaxWait: time.Millisecond, Workers: 1},
 		},
 		Redis: redisConfig{
 			URL:    "redis://127.0.0.1:6379/0",
