@@ -56,15 +56,22 @@ func (g *pipelineGate) pipelines() [][]string {
 	return append([][]string(nil), g.pipeline...)
 }
 
-// The calls that arrive while a pipeline is in flight go together in the next one, each call's
-// commands in its order, and each caller gets its own results.
-func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
-	ctx := context.Background()
+// coalescerClient returns a client of the test Redis of its own, closed when t ends.
+func coalescerClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
 	rdb, err := testenv.RedisClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rdb.Close()
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// The calls that arrive while a pipeline is in flight go together in the next one, each call's
+// commands in its order, and each caller gets its own results.
+func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
+	ctx := context.Background()
+	rdb := coalescerClient(t)
 	gate := newPipelineGate()
 	rdb.AddHook(gate)
 	reg, m := metricstest.NewRegistry(metricstest.Pools{})
@@ -125,11 +132,7 @@ func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
 // A caller whose context ends while it waits gets the context's error; the calls keep working,
 // and after close a call sends its commands itself.
 func TestCoalescerCancelAndClose(t *testing.T) {
-	rdb, err := testenv.RedisClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := coalescerClient(t)
 	gate := newPipelineGate()
 	rdb.AddHook(gate)
 	co := newCoalescer(rdb, 1, nil)
@@ -160,11 +163,7 @@ func TestCoalescerSendsEveryCallUnderContention(t *testing.T) {
 	// A call left behind would wait forever: the bound turns that into a failure.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rdb, err := testenv.RedisClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := coalescerClient(t)
 	reg, m := metricstest.NewRegistry(metricstest.Pools{})
 	co := newCoalescer(rdb, 2, m)
 	defer co.close()
