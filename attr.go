@@ -22,6 +22,12 @@ type AttrScope struct {
 // IsSession reports whether the scope is a session's.
 func (s AttrScope) IsSession() bool { return s.Session != "" }
 
+// AttrKey names one attribute: its scope and its name.
+type AttrKey struct {
+	Scope AttrScope
+	Name  string
+}
+
 // Attr is one attribute as stored. Value is the JSON text of the value, or, when IsEncrypted, the
 // JSON string of its sealed envelope. ExpirationTime is NeverExpires for what never expires.
 //

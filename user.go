@@ -163,8 +163,9 @@ type UserStore interface {
 	// UpdateUser writes the set fields of upd, bumps Version and returns the user as it now is.
 	// An unknown user gives ErrNotFound, a taken username ErrConflict.
 	UpdateUser(ctx context.Context, userID string, upd UserUpdate) (*User, error)
-	// DeleteUser removes the user with their sessions and attributes; unknown gives ErrNotFound.
-	DeleteUser(ctx context.Context, userID string) error
+	// DeleteUser removes the user with their sessions and attributes, and returns the keys of
+	// the attributes it removed (so that a cache can drop its copies); unknown gives ErrNotFound.
+	DeleteUser(ctx context.Context, userID string) ([]AttrKey, error)
 	// SearchUsers returns one page of the users matching q, ordered by display_name, username,
 	// sign_up_time and user_id, and the number of all matches.
 	SearchUsers(ctx context.Context, q UserQuery) (users []*User, total int, err error)

@@ -594,7 +594,7 @@ func TestSessionAttrsEndWithSession(t *testing.T) {
 		{
 			name: "user deleted",
 			end: func(t *testing.T, scope attrcache.AttrScope) time.Time {
-				if err := a.s.DeleteUser(ctx, scope.UserID); err != nil {
+				if _, err := a.s.DeleteUser(ctx, scope.UserID); err != nil {
 					t.Fatalf("DeleteUser: %v", err)
 				}
 				return attrcache.Now()
@@ -643,5 +643,41 @@ func TestAttrNamesPassThrough(t *testing.T) {
 	}
 	if got := inner.counts()["AttrNames"]; got != 1 {
 		t.Errorf("inner AttrNames calls = %d, want 1", got)
+	}
+}
+
+// Deleting a user leaves, in place of each of their attributes' keys, a tombstone that expires:
+// an attribute that never expires would otherwise stay in Redis for good, since nothing reads a
+// deleted user's keys again.
+func TestDeletedUsersAttrsLeaveRedis(t *testing.T) {
+	ctx := context.Background()
+	a, inner := newAttrTestStore(t, newRedis(t))
+	sessionScope := newScope(t, a, inner, true)
+	userScope := attrcache.AttrScope{UserID: sessionScope.UserID}
+	var keys []string
+	for _, scope := range []attrcache.AttrScope{userScope, sessionScope} {
+		if _, err := a.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("a", "1"), item("b", "2")}, attrcache.Now()); err != nil {
+			t.Fatalf("SetAttrs: %v", err)
+		}
+		keys = append(keys, a.s.keys.attrs(scope, []string{"a", "b"})...)
+	}
+	for _, key := range keys {
+		if ttl, err := a.s.rdb.PTTL(ctx, key).Result(); err != nil || ttl != -1 {
+			t.Fatalf("test set-up: %s has PTTL %v (%v), want a key that never expires", key, ttl, err)
+		}
+	}
+
+	if _, err := a.s.DeleteUser(ctx, userScope.UserID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	deadline := time.Now().Add(tombstoneTTL)
+	for _, key := range keys {
+		if v, ok := rawValue(t, a.s.rdb, key); !ok || v != tombstone {
+			t.Errorf("%s is not the tombstone after the user's deletion (present: %v)", key, ok)
+			continue
+		}
+		if at := expiresAt(t, a.s.rdb, key); at.After(deadline) {
+			t.Errorf("%s expires at %v, after %v", key, at, deadline)
+		}
 	}
 }

@@ -355,7 +355,7 @@ func TestCachedAttrsNeedsEverythingInRedis(t *testing.T) {
 		{
 			name: "caller deleted (tombstone)",
 			change: func(t *testing.T, f *cachedAttrsFixture, q *attrcache.CachedAttrQuery) {
-				if err := f.a.s.DeleteUser(ctx, f.caller.UserID); err != nil {
+				if _, err := f.a.s.DeleteUser(ctx, f.caller.UserID); err != nil {
 					t.Fatalf("DeleteUser: %v", err)
 				}
 				checkTombstone(t, f.plain, f.callerPrincipalKey())
@@ -497,7 +497,7 @@ func TestCachedAttrsNeedsEverythingInRedis(t *testing.T) {
 			name:  "scope owner deleted (tombstone)",
 			kinds: []cachedAttrScope{otherSessionScope, otherUserScope},
 			change: func(t *testing.T, f *cachedAttrsFixture, q *attrcache.CachedAttrQuery) {
-				if err := f.a.s.DeleteUser(ctx, f.owner.UserID); err != nil {
+				if _, err := f.a.s.DeleteUser(ctx, f.owner.UserID); err != nil {
 					t.Fatalf("DeleteUser: %v", err)
 				}
 				checkTombstone(t, f.plain, f.ownerPrincipalKey())

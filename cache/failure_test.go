@@ -19,7 +19,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 
 	u := newUser(t)
-	if err := testDB.DeleteUser(ctx, u.UserID); err != nil {
+	if _, err := testDB.DeleteUser(ctx, u.UserID); err != nil {
 		t.Fatalf("clearing the user: %v", err)
 	}
 	token := "token-" + u.UserID
@@ -73,7 +73,7 @@ func TestRedisUnreachable(t *testing.T) {
 			return err
 		}},
 		{"DeleteSession", func() error { return s.DeleteSession(ctx, u.UserID, sess.Hash) }},
-		{"DeleteUser", func() error { return s.DeleteUser(ctx, u.UserID) }},
+		{"DeleteUser", func() error { _, err := s.DeleteUser(ctx, u.UserID); return err }},
 	}
 	for _, step := range steps {
 		t.Run(step.method, func(t *testing.T) {

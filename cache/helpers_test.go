@@ -90,7 +90,7 @@ func (c *countingStore) UpdateUser(ctx context.Context, userID string, upd attrc
 	return c.users.UpdateUser(ctx, userID, upd)
 }
 
-func (c *countingStore) DeleteUser(ctx context.Context, userID string) error {
+func (c *countingStore) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
 	c.count("DeleteUser")
 	return c.users.DeleteUser(ctx, userID)
 }

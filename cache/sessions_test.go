@@ -361,7 +361,7 @@ func TestDeletionsEndLookups(t *testing.T) {
 		{
 			name: "user deleted",
 			delete: func(t *testing.T, sess *attrcache.Session) {
-				if err := s.DeleteUser(ctx, sess.UserID); err != nil {
+				if _, err := s.DeleteUser(ctx, sess.UserID); err != nil {
 					t.Fatalf("DeleteUser: %v", err)
 				}
 			},
@@ -369,7 +369,7 @@ func TestDeletionsEndLookups(t *testing.T) {
 		{
 			name: "user deleted, tombstone expired",
 			delete: func(t *testing.T, sess *attrcache.Session) {
-				if err := s.DeleteUser(ctx, sess.UserID); err != nil {
+				if _, err := s.DeleteUser(ctx, sess.UserID); err != nil {
 					t.Fatalf("DeleteUser: %v", err)
 				}
 				// The session key outlives the tombstone; without a principal it is not served.
@@ -415,7 +415,7 @@ func TestTombstoneBlocksRacingFill(t *testing.T) {
 		},
 		{
 			name:   "user",
-			delete: func(sess *attrcache.Session) error { return s.DeleteUser(ctx, sess.UserID) },
+			delete: func(sess *attrcache.Session) error { _, err := s.DeleteUser(ctx, sess.UserID); return err },
 			fill: func(t *testing.T, sess *attrcache.Session, p *attrcache.Principal) []write {
 				return s.principalFill(ctx, p)
 			},
@@ -503,7 +503,7 @@ func TestCreateWritesThrough(t *testing.T) {
 	ctx := context.Background()
 	s, inner := newTestStore(t, newRedis(t))
 	u := newUser(t)
-	if err := testDB.DeleteUser(ctx, u.UserID); err != nil {
+	if _, err := testDB.DeleteUser(ctx, u.UserID); err != nil {
 		t.Fatalf("clearing the user: %v", err)
 	}
 	created := *u

@@ -52,14 +52,23 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, upd attrcache.Use
 }
 
 // DeleteUser deletes the user from the inner store and leaves a tombstone in place of the
-// principal. The user's cached sessions stay in Redis until they expire but are no longer
-// served: a session is served only with a live principal.
-func (s *Store) DeleteUser(ctx context.Context, userID string) error {
-	if err := s.users.DeleteUser(ctx, userID); err != nil {
-		return err
+// principal and of each attribute the inner store removed with them, which expire after
+// tombstoneTTL: an attribute that never expires would otherwise stay in Redis for good, and the
+// tombstones refuse any copy still on its way. The user's cached sessions stay in Redis until
+// they expire but are no longer served: a session is served only with a live principal.
+func (s *Store) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
+	removed, err := s.users.DeleteUser(ctx, userID)
+	if err != nil {
+		return nil, err
 	}
-	s.update(ctx, tombstoneWrite(s.keys.principal(userID), time.Now().Add(tombstoneTTL)))
-	return nil
+	expireAt := time.Now().Add(tombstoneTTL)
+	writes := make([]write, 0, 1+len(removed))
+	writes = append(writes, tombstoneWrite(s.keys.principal(userID), expireAt))
+	for _, key := range removed {
+		writes = append(writes, tombstoneWrite(s.keys.attrPrefix(key.Scope)+key.Name, expireAt))
+	}
+	s.update(ctx, writes...)
+	return removed, nil
 }
 
 // storePrincipal caches p after a write committed it.

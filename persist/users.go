@@ -169,16 +169,42 @@ func (db *DB) userAssignments(userID string, upd attrcache.UserUpdate) *assignme
 }
 
 // DeleteUser removes the user; the foreign keys remove their sessions and attributes with them.
-// An unknown user gives attrcache.ErrNotFound.
-func (db *DB) DeleteUser(ctx context.Context, userID string) error {
-	res, err := db.db.ExecContext(ctx, "DELETE FROM sso_user WHERE user_id = ?", userID)
-	if err == nil {
-		err = requireOneRow(res)
-	}
+// It returns the keys of the attributes removed. The user's row is locked first: a write of an
+// attribute checks that its user exists (the foreign key), which waits for that lock, so no
+// attribute of theirs can be written between the read of their keys and the deletion.
+func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
+	var removed []attrcache.AttrKey
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		removed = nil
+		var id string
+		if err := tx.QueryRowContext(ctx, "SELECT user_id FROM sso_user WHERE user_id = ? FOR UPDATE", userID).Scan(&id); err != nil {
+			return mapError(err)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT ust_hash, name FROM sso_attr WHERE user_id = ? FOR UPDATE", userID)
+		if err != nil {
+			return mapError(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			key := attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: userID}}
+			if err := rows.Scan(&key.Scope.Session, &key.Name); err != nil {
+				return mapError(err)
+			}
+			removed = append(removed, key)
+		}
+		if err := rows.Err(); err != nil {
+			return mapError(err)
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_user WHERE user_id = ?", userID)
+		if err == nil {
+			err = requireOneRow(res)
+		}
+		return mapError(err)
+	})
 	if err != nil {
-		return fmt.Errorf("persist: delete user %s: %w", userID, mapError(err))
+		return nil, fmt.Errorf("persist: delete user %s: %w", userID, err)
 	}
-	return nil
+	return removed, nil
 }
 
 // scanUser reads one row of userColumns and opens its sealed columns. Errors are already mapped;

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -446,8 +447,21 @@ func TestDeleteUser(t *testing.T) {
 	insertAttr(t, testDB, u.UserID, "", "user-attr")
 	insertAttr(t, testDB, u.UserID, s.Hash, "session-attr")
 
-	if err := testDB.DeleteUser(t.Context(), u.UserID); err != nil {
+	removed, err := testDB.DeleteUser(t.Context(), u.UserID)
+	if err != nil {
 		t.Fatalf("DeleteUser: %v", err)
+	}
+	want := []attrcache.AttrKey{
+		{Scope: attrcache.AttrScope{UserID: u.UserID}, Name: "user-attr"},
+		{Scope: attrcache.AttrScope{UserID: u.UserID, Session: s.Hash}, Name: "session-attr"},
+	}
+	sortKeys := func(a, b attrcache.AttrKey) int {
+		return strings.Compare(string(a.Scope.Session)+"/"+a.Name, string(b.Scope.Session)+"/"+b.Name)
+	}
+	slices.SortFunc(removed, sortKeys)
+	slices.SortFunc(want, sortKeys)
+	if !slices.Equal(removed, want) {
+		t.Errorf("DeleteUser returned the keys %v, want those of the attributes it removed, %v", removed, want)
 	}
 	if _, err := testDB.UserByID(t.Context(), u.UserID); !errors.Is(err, attrcache.ErrNotFound) {
 		t.Errorf("UserByID after delete: error = %v, want ErrNotFound", err)
@@ -468,7 +482,7 @@ func TestDeleteUser(t *testing.T) {
 		t.Errorf("another user's attributes = %v, want [kept]", names)
 	}
 
-	if err := testDB.DeleteUser(t.Context(), u.UserID); !errors.Is(err, attrcache.ErrNotFound) {
+	if _, err := testDB.DeleteUser(t.Context(), u.UserID); !errors.Is(err, attrcache.ErrNotFound) {
 		t.Errorf("DeleteUser of an unknown user: error = %v, want ErrNotFound", err)
 	}
 }

@@ -43,7 +43,7 @@ func (a *API) AdminDeleteUser(ctx context.Context, username string) (string, err
 	if err != nil {
 		return "", err
 	}
-	err = a.users.DeleteUser(ctx, userID)
+	_, err = a.users.DeleteUser(ctx, userID)
 	return userID, storeError(err, "delete user", noSuchUser())
 }
 

@@ -245,7 +245,7 @@ func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteA
 	case c.userID():
 		return attrcache.Denied(attrcache.CodeInvalidOperation, "a user cannot delete themselves")
 	}
-	err = a.users.DeleteUser(ctx, userID)
+	_, err = a.users.DeleteUser(ctx, userID)
 	return storeError(err, "delete user", attrcache.Denied(attrcache.CodeInvalidOperation, "no such user"))
 }
 
