@@ -7,9 +7,12 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/attrcache/attrcache"
 )
@@ -648,18 +651,26 @@ func TestAttrNamesPassThrough(t *testing.T) {
 
 // Deleting a user leaves, in place of each of their attributes' keys, a tombstone that expires:
 // an attribute that never expires would otherwise stay in Redis for good, since nothing reads a
-// deleted user's keys again.
+// deleted user's keys again. A user with more attributes than one pipeline carries gets them in
+// several, none longer than maxCoalescedCmds.
 func TestDeletedUsersAttrsLeaveRedis(t *testing.T) {
 	ctx := context.Background()
-	a, inner := newAttrTestStore(t, newRedis(t))
+	sizes := &pipelineSizes{}
+	a, inner := newAttrTestStore(t, newRedis(t, sizes))
 	sessionScope := newScope(t, a, inner, true)
 	userScope := attrcache.AttrScope{UserID: sessionScope.UserID}
 	var keys []string
-	for _, scope := range []attrcache.AttrScope{userScope, sessionScope} {
-		if _, err := a.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("a", "1"), item("b", "2")}, attrcache.Now()); err != nil {
+	for scope, n := range map[attrcache.AttrScope]int{userScope: maxCoalescedCmds + 100, sessionScope: 2} {
+		items := make([]attrcache.AttrWrite, n)
+		names := make([]string, n)
+		for i := range n {
+			names[i] = "attr-" + strconv.Itoa(i)
+			items[i] = item(names[i], "v")
+		}
+		if _, err := a.SetAttrs(ctx, scope, items, attrcache.Now()); err != nil {
 			t.Fatalf("SetAttrs: %v", err)
 		}
-		keys = append(keys, a.s.keys.attrs(scope, []string{"a", "b"})...)
+		keys = append(keys, a.s.keys.attrs(scope, names)...)
 	}
 	for _, key := range keys {
 		if ttl, err := a.s.rdb.PTTL(ctx, key).Result(); err != nil || ttl != -1 {
@@ -680,4 +691,30 @@ func TestDeletedUsersAttrsLeaveRedis(t *testing.T) {
 			t.Errorf("%s expires at %v, after %v", key, at, deadline)
 		}
 	}
+	if longest := sizes.max(); longest > maxCoalescedCmds {
+		t.Errorf("a pipeline carried %d commands, more than %d", longest, maxCoalescedCmds)
+	}
+}
+
+// pipelineSizes is a go-redis hook that records the longest pipeline sent.
+type pipelineSizes struct {
+	mu      sync.Mutex
+	longest int
+}
+
+func (p *pipelineSizes) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (p *pipelineSizes) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (p *pipelineSizes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.mu.Lock()
+		p.longest = max(p.longest, len(cmds))
+		p.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (p *pipelineSizes) max() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.longest
 }

@@ -150,23 +150,24 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// update stores writes in Redis, in one pipeline, after the inner store committed the changes
-// they carry. It does not fail: if Redis does, the keys are invalidated. It runs to the end even
+// update stores writes in Redis, in one pipeline (one per maxCoalescedCmds writes), after the
+// inner store committed the changes they carry. It does not fail: if Redis does, the keys are invalidated. It runs to the end even
 // when ctx is cancelled, since stopping half-way could leave a stale value. The writes must all
 // be keys of one user (one hash slot).
 func (s *Store) update(ctx context.Context, writes ...write) {
 	ctx = context.WithoutCancel(ctx)
 	// A suspect key is left alone: the retry loop deletes it, and until then nobody reads it.
 	writes = slices.DeleteFunc(writes, func(w write) bool { return s.suspects.contains(w.key) })
-	if len(writes) == 0 {
-		return
-	}
-	if _, err := s.apply(ctx, writes...); err != nil {
-		keys := make([]string, len(writes))
-		for i, w := range writes {
-			keys[i] = w.key
+	// A long list (a deleted user's attributes) goes in calls of at most maxCoalescedCmds, so that
+	// other callers' commands are not held behind one huge pipeline.
+	for chunk := range slices.Chunk(writes, maxCoalescedCmds) {
+		if _, err := s.apply(ctx, chunk...); err != nil {
+			keys := make([]string, len(chunk))
+			for i, w := range chunk {
+				keys[i] = w.key
+			}
+			s.invalidate(ctx, err, keys...)
 		}
-		s.invalidate(ctx, err, keys...)
 	}
 }
 
