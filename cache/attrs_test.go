@@ -691,7 +691,7 @@ func TestDeletedUsersAttrsLeaveRedis(t *testing.T) {
 			t.Errorf("%s expires at %v, after %v", key, at, deadline)
 		}
 	}
-	if longest := sizes.max(); longest > maxCoalescedCmds {
+	if longest := sizes.longestSent(); longest > maxCoalescedCmds {
 		t.Errorf("a pipeline carried %d commands, more than %d", longest, maxCoalescedCmds)
 	}
 }
@@ -713,7 +713,7 @@ func (p *pipelineSizes) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	}
 }
 
-func (p *pipelineSizes) max() int {
+func (p *pipelineSizes) longestSent() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.longest

@@ -151,9 +151,9 @@ func (s *Store) Close() error {
 }
 
 // update stores writes in Redis, in one pipeline (one per maxCoalescedCmds writes), after the
-// inner store committed the changes they carry. It does not fail: if Redis does, the keys are invalidated. It runs to the end even
-// when ctx is cancelled, since stopping half-way could leave a stale value. The writes must all
-// be keys of one user (one hash slot).
+// inner store committed the changes they carry. It does not fail: if Redis does, the keys are
+// invalidated. It runs to the end even when ctx is cancelled, since stopping half-way could leave
+// a stale value. The writes must all be keys of one user (one hash slot).
 func (s *Store) update(ctx context.Context, writes ...write) {
 	ctx = context.WithoutCancel(ctx)
 	// A suspect key is left alone: the retry loop deletes it, and until then nobody reads it.

@@ -55,6 +55,9 @@ func (ks keyspace) attrPrefix(scope attrcache.AttrScope) string {
 	return ks.userTag(scope.UserID) + userAttrInfix
 }
 
+// attr returns the key of the attribute key names.
+func (ks keyspace) attr(key attrcache.AttrKey) string { return ks.attrPrefix(key.Scope) + key.Name }
+
 // attrs returns the keys of scope's attributes called names, in the order of names.
 func (ks keyspace) attrs(scope attrcache.AttrScope, names []string) []string {
 	prefix := ks.attrPrefix(scope)

@@ -65,7 +65,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]attrcache.Attr
 	writes := make([]write, 0, 1+len(removed))
 	writes = append(writes, tombstoneWrite(s.keys.principal(userID), expireAt))
 	for _, key := range removed {
-		writes = append(writes, tombstoneWrite(s.keys.attrPrefix(key.Scope)+key.Name, expireAt))
+		writes = append(writes, tombstoneWrite(s.keys.attr(key), expireAt))
 	}
 	s.update(ctx, writes...)
 	return removed, nil
