@@ -68,11 +68,7 @@ FUZZTIME ?= 10s
 FUZZMINIMIZETIME ?= 2s
 
 fuzz: services ## Run each fuzz target (UST, encryption envelope, TOTP key, timestamps, request decoding, attribute items) for FUZZTIME (10s)
-	@for target in $(FUZZ_TARGETS); do \
-		pkg=$${target%%:*}; name=$${target##*:}; \
-		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
-	done
+	@GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' scripts/fuzz.sh $(FUZZ_TARGETS)
 
 build: ## Build bin/attrcache
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/attrcache ./cmd/attrcache
