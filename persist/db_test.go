@@ -18,7 +18,7 @@ import (
 )
 
 func TestEnsureDatabase(t *testing.T) {
-	const name = "attrcache_test_persist_ensure"
+	name := testenv.DatabaseName("persist_ensure")
 	drop := func() {
 		if _, err := testDB.SQL().ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
 			t.Fatalf("dropping %s: %v", name, err)
@@ -78,7 +78,7 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownDatabase.DBName = "attrcache_test_persist_missing"
+	unknownDatabase.DBName = testenv.DatabaseName("persist_missing")
 
 	tests := []struct {
 		name string

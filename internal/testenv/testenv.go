@@ -5,6 +5,9 @@
 // name, default "root@tcp(127.0.0.1:3306)/") and ATTRCACHE_TEST_REDIS_URL (default
 // "redis://127.0.0.1:6379/0"). `make test` starts them when they are not running.
 //
+// ATTRCACHE_TEST_NAMESPACE (a-z, 0-9 and _, at most 16) goes into every database name and key
+// prefix, so that two checkouts can run their tests on the same servers at once.
+//
 // When ATTRCACHE_TEST_REDIS_ADDRS is set (a comma list of host:port), the tests use the Redis
 // Cluster whose nodes it names instead of the server of ATTRCACHE_TEST_REDIS_URL; `make test`
 // runs the packages that cache data a second time that way.
@@ -64,9 +67,28 @@ func RedisClient() (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
-var nameRe = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+var (
+	nameRe      = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+	namespaceRe = regexp.MustCompile(`^[a-z0-9_]{0,16}$`)
+)
 
-// FreshDatabase drops and re-creates the database attrcache_test_<name> and returns a DSN for
+// namespace returns ATTRCACHE_TEST_NAMESPACE followed by "_", or "" when it is unset. A value
+// outside namespaceRe panics: tests cannot go on without knowing where their data goes.
+func namespace() string {
+	ns := os.Getenv("ATTRCACHE_TEST_NAMESPACE")
+	if !namespaceRe.MatchString(ns) {
+		panic(fmt.Sprintf("testenv: ATTRCACHE_TEST_NAMESPACE %q: use at most 16 of a-z, 0-9 and _", ns))
+	}
+	if ns == "" {
+		return ""
+	}
+	return ns + "_"
+}
+
+// DatabaseName returns the name of the test database of name: attrcache_test_<namespace_><name>.
+func DatabaseName(name string) string { return "attrcache_test_" + namespace() + name }
+
+// FreshDatabase drops and re-creates the database DatabaseName(name) and returns a DSN for
 // it (parseTime on). name is the test package's own, e.g. "persist".
 func FreshDatabase(name string) (string, error) {
 	if !nameRe.MatchString(name) {
@@ -84,7 +106,7 @@ func FreshDatabase(name string) (string, error) {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dbName := "attrcache_test_" + name
+	dbName := DatabaseName(name)
 	for _, stmt := range []string{
 		"DROP DATABASE IF EXISTS " + dbName,
 		"CREATE DATABASE " + dbName + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
@@ -101,7 +123,7 @@ func FreshDatabase(name string) (string, error) {
 // RedisPrefix returns the key prefix of the test package name, after deleting every key that
 // an earlier run left under it (on every master of a cluster).
 func RedisPrefix(name string) (string, error) {
-	prefix := "attrcache_test:" + name + ":"
+	prefix := "attrcache_test:" + namespace() + name + ":"
 	rdb, err := RedisClient()
 	if err != nil {
 		return "", err
