@@ -82,8 +82,11 @@ type dashboard struct {
 	Panels     []panel `json:"panels"`
 	Templating struct {
 		List []struct {
-			Name       string `json:"name"`
-			Definition string `json:"definition"`
+			Name       string      `json:"name"`
+			Type       string      `json:"type"`
+			Query      any         `json:"query"`
+			Definition string      `json:"definition"`
+			Datasource *datasource `json:"datasource"`
 		} `json:"list"`
 	} `json:"templating"`
 }
@@ -243,16 +246,23 @@ func TestQueriedMetrics(t *testing.T) {
 	}
 }
 
+// templatedSource is the data source of every panel and query variable: the dashboard's
+// datasource variable, as Grafana's dashboard linter requires, so that an operator can point the
+// dashboard at their own Prometheus.
+var templatedSource = datasource{Type: "prometheus", UID: "${datasource}"}
+
+// selector matches a metric selector of a PromQL expression: the name and its label matchers.
+var selector = regexp.MustCompile(`\b((?:attrcache|go|process)_[A-Za-z0-9_]+)(\{[^}]*\})?`)
+
 func TestDashboardPanels(t *testing.T) {
 	d := loadDashboard(t)
 	var sources struct {
-		Datasources []struct{ UID string } `yaml:"datasources"`
+		Datasources []struct{ Type string } `yaml:"datasources"`
 	}
 	decodeYAML(t, datasourcesFile, &sources)
-	if len(sources.Datasources) != 1 {
-		t.Fatalf("%s provisions %d data sources, want 1", datasourcesFile, len(sources.Datasources))
+	if len(sources.Datasources) != 1 || sources.Datasources[0].Type != "prometheus" {
+		t.Fatalf("%s provisions %+v, want one prometheus data source", datasourcesFile, sources.Datasources)
 	}
-	provisioned := sources.Datasources[0].UID
 
 	if d.UID == "" || d.Title == "" {
 		t.Errorf("dashboard uid %q, title %q: want both set", d.UID, d.Title)
@@ -264,8 +274,8 @@ func TestDashboardPanels(t *testing.T) {
 				t.Errorf("panel id %d is also %q's", p.ID, other)
 			}
 			ids[p.ID] = p.Title
-			if p.Datasource == nil || p.Datasource.Type != "prometheus" || p.Datasource.UID != provisioned {
-				t.Errorf("data source %+v, want the provisioned prometheus %q", p.Datasource, provisioned)
+			if p.Datasource == nil || *p.Datasource != templatedSource {
+				t.Errorf("data source %+v, want %+v", p.Datasource, templatedSource)
 			}
 			if len(p.Targets) == 0 {
 				t.Error("no query")
@@ -274,8 +284,39 @@ func TestDashboardPanels(t *testing.T) {
 				if strings.TrimSpace(target.Expr) == "" {
 					t.Error("an empty query")
 				}
+				for _, m := range selector.FindAllStringSubmatch(target.Expr, -1) {
+					for _, matcher := range []string{`job=~"$job"`, `instance=~"$instance"`} {
+						if !strings.Contains(m[2], matcher) {
+							t.Errorf("%s in %q lacks %s", m[0], target.Expr, matcher)
+						}
+					}
+				}
 			}
 		})
+	}
+}
+
+// TestDashboardVariables checks the variables Grafana's dashboard linter asks for: a data source
+// of type prometheus first, then job and instance, queried through it.
+func TestDashboardVariables(t *testing.T) {
+	vars := loadDashboard(t).Templating.List
+	var names []string
+	for _, v := range vars {
+		names = append(names, v.Name)
+	}
+	if want := []string{"datasource", "job", "instance"}; !slices.Equal(names, want) {
+		t.Fatalf("variables %v, want %v", names, want)
+	}
+	if vars[0].Type != "datasource" || vars[0].Query != "prometheus" {
+		t.Errorf("datasource variable: type %q, query %v; want datasource, prometheus", vars[0].Type, vars[0].Query)
+	}
+	for _, v := range vars[1:] {
+		if v.Type != "query" || v.Datasource == nil || *v.Datasource != templatedSource {
+			t.Errorf("variable %s: type %q, data source %+v; want a query through %+v", v.Name, v.Type, v.Datasource, templatedSource)
+		}
+	}
+	if !strings.Contains(vars[2].Definition, `job=~"$job"`) {
+		t.Errorf("instance variable %q: want it limited to the chosen jobs", vars[2].Definition)
 	}
 }
 
