@@ -19,12 +19,12 @@ type (
 
 // mysqlAttrs returns every live attribute row of the test database, read directly.
 func mysqlAttrs(ctx context.Context) (map[attrKey]storedAttr, error) {
-	return consistency.MySQL(ctx, env.mysql)
+	return consistency.MySQL(ctx, env.MySQL)
 }
 
 // cacheDifferences compares every attribute key of Redis with MySQL (consistency.Differences).
 func cacheDifferences(ctx context.Context) ([]string, error) {
-	diffs, _, err := consistency.Differences(ctx, env.mysql, env.redis, env.prefix)
+	diffs, _, err := consistency.Differences(ctx, env.MySQL, env.Redis, env.Prefix)
 	return diffs, err
 }
 
@@ -76,10 +76,10 @@ func checkLedger(t *testing.T, l *load) (inDoubtCommitted int) {
 func ledgerDifferences(workers []*worker, stored map[attrKey]storedAttr) (diffs []string, inDoubtCommitted int) {
 	for _, w := range workers {
 		for _, key := range w.keys {
-			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: key.name}]
-			got := attrValue{found: inMySQL}
+			row, inMySQL := stored[attrKey{UserID: w.owner.ID, Name: key.name}]
+			got := attrValue{Found: inMySQL}
 			if inMySQL {
-				if err := json.Unmarshal([]byte(row.Value), &got.value); err != nil {
+				if err := json.Unmarshal([]byte(row.Value), &got.Value); err != nil {
 					diffs = append(diffs, fmt.Sprintf("%s: %d bytes that are not a JSON string: %v", key.name, len(row.Value), err))
 					continue
 				}
@@ -87,8 +87,8 @@ func ledgerDifferences(workers []*worker, stored map[attrKey]storedAttr) (diffs 
 			switch {
 			case !key.readMayReturn(got):
 				diffs = append(diffs, fmt.Sprintf("%s: found=%v %q; last acknowledged %q (any: %v), in doubt %q",
-					key.name, got.found, got.value, key.acked, key.hasAcked, key.inDoubt))
-			case got.found && (!key.hasAcked || got.value != key.acked):
+					key.name, got.Found, got.Value, key.acked, key.hasAcked, key.inDoubt))
+			case got.Found && (!key.hasAcked || got.Value != key.acked):
 				inDoubtCommitted++
 			}
 		}
@@ -108,19 +108,19 @@ func checkReadsMatchMySQL(t *testing.T, l *load) {
 	}
 	for _, w := range l.workers {
 		for _, key := range w.keys {
-			got, res := l.stack.getAttr(ctx, w.owner, key.name)
-			if !res.ok() {
+			got, res := l.stack.GetAttr(ctx, w.owner, key.name)
+			if !res.OK() {
 				t.Errorf("reading %s after recovery: %s, want ok", key.name, res)
 				continue
 			}
-			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: key.name}]
-			want := attrValue{found: inMySQL}
+			row, inMySQL := stored[attrKey{UserID: w.owner.ID, Name: key.name}]
+			want := attrValue{Found: inMySQL}
 			if inMySQL {
-				_ = json.Unmarshal([]byte(row.Value), &want.value) // checkLedger reports a bad value
+				_ = json.Unmarshal([]byte(row.Value), &want.Value) // checkLedger reports a bad value
 			}
 			if got != want {
 				t.Errorf("reading %s after recovery: got found=%v %q, want what MySQL holds: found=%v %q",
-					key.name, got.found, got.value, want.found, want.value)
+					key.name, got.Found, got.Value, want.Found, want.Value)
 			}
 		}
 	}

@@ -11,9 +11,9 @@ import (
 
 func TestCacheDifferencesSeesStaleRedis(t *testing.T) {
 	s := newStack(t)
-	owner := s.newUsers(t, 1)[0]
+	owner := s.NewUsers(t, t.Name(), 1)[0]
 	ctx := context.Background()
-	if res := s.setAttr(ctx, owner, "written", "new"); !res.ok() {
+	if res := s.SetAttr(ctx, owner, "written", "new"); !res.OK() {
 		t.Fatalf("setting an attribute: %s", res)
 	}
 	const meta = `v1:{"ct":"2026-01-01T00:00:00Z","lm":"2026-01-01T00:00:00Z","et":"9999-12-31T00:00:00Z"}` + "\n"
@@ -30,16 +30,16 @@ func TestCacheDifferencesSeesStaleRedis(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			key := env.prefix + "{" + owner.id + "}:a:" + tt.attr
-			if err := env.redis.Set(ctx, key, tt.cached, 0).Err(); err != nil {
+			key := env.Prefix + "{" + owner.ID + "}:a:" + tt.attr
+			if err := env.Redis.Set(ctx, key, tt.cached, 0).Err(); err != nil {
 				t.Fatalf("writing the Redis key: %v", err)
 			}
-			t.Cleanup(func() { env.redis.Del(ctx, key) })
+			t.Cleanup(func() { env.Redis.Del(ctx, key) })
 			diffs, err := cacheDifferences(ctx)
 			if err != nil {
 				t.Fatalf("cacheDifferences: %v", err)
 			}
-			if len(diffs) != 1 || !strings.Contains(diffs[0], owner.id+"/"+tt.attr) || !strings.Contains(diffs[0], tt.want) {
+			if len(diffs) != 1 || !strings.Contains(diffs[0], owner.ID+"/"+tt.attr) || !strings.Contains(diffs[0], tt.want) {
 				t.Fatalf("cacheDifferences() = %q, want one difference of %s saying %q", diffs, tt.attr, tt.want)
 			}
 		})
@@ -47,12 +47,12 @@ func TestCacheDifferencesSeesStaleRedis(t *testing.T) {
 }
 
 func TestLedgerDifferences(t *testing.T) {
-	owner := user{id: "zusr-owner"}
+	owner := user{ID: "zusr-owner"}
 	stored := map[attrKey]storedAttr{
-		{UserID: owner.id, Name: "acked"}:     {Value: `"a2"`},
-		{UserID: owner.id, Name: "committed"}: {Value: `"c2"`},
-		{UserID: owner.id, Name: "lost"}:      {Value: `"l1"`},
-		{UserID: owner.id, Name: "phantom"}:   {Value: `"p1"`},
+		{UserID: owner.ID, Name: "acked"}:     {Value: `"a2"`},
+		{UserID: owner.ID, Name: "committed"}: {Value: `"c2"`},
+		{UserID: owner.ID, Name: "lost"}:      {Value: `"l1"`},
+		{UserID: owner.ID, Name: "phantom"}:   {Value: `"p1"`},
 	}
 	w := &worker{owner: owner, keys: []*keyLedger{
 		{name: "acked", acked: "a2", hasAcked: true},

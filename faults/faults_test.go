@@ -32,21 +32,21 @@ func TestFaults(t *testing.T) {
 	scenarios := []scenario{
 		{name: "redis down", inject: func(t *testing.T, s *stack, l *load) int {
 			s.redisProxy.Down()
-			s.waitReady(t, false)
+			s.WaitReady(t, false)
 			l.awaitRequests(t, faultRequests)
 			s.redisProxy.Up()
 			return 1
 		}},
 		{name: "redis slow within its timeout", inject: func(t *testing.T, s *stack, l *load) int {
 			s.redisProxy.Slow(50 * time.Millisecond)
-			s.waitReady(t, true) // slow, but answering within the timeout
+			s.WaitReady(t, true) // slow, but answering within the timeout
 			l.awaitRequests(t, faultRequests/4)
 			s.redisProxy.Slow(0)
 			return 1
 		}},
 		{name: "redis slower than its timeout", inject: func(t *testing.T, s *stack, l *load) int {
 			s.redisProxy.Slow(redisSlowerThanTimeout)
-			s.waitReady(t, false)
+			s.WaitReady(t, false)
 			l.awaitRequests(t, slowRequests)
 			s.redisProxy.Slow(0)
 			return 1
@@ -54,10 +54,10 @@ func TestFaults(t *testing.T) {
 		{name: "redis flapping", inject: func(t *testing.T, s *stack, l *load) int {
 			for range flaps {
 				s.redisProxy.Down()
-				s.waitReady(t, false)
+				s.WaitReady(t, false)
 				l.awaitRequests(t, faultRequests/flaps)
 				s.redisProxy.Up()
-				s.waitReady(t, true)
+				s.WaitReady(t, true)
 				l.awaitRequests(t, faultRequests/flaps)
 			}
 			return flaps
@@ -67,7 +67,7 @@ func TestFaults(t *testing.T) {
 		}},
 		{name: "mysql down", mysqlFault: true, inject: func(t *testing.T, s *stack, l *load) int {
 			s.mysqlProxy.Down()
-			s.waitReady(t, false)
+			s.WaitReady(t, false)
 			l.awaitRequests(t, faultRequests)
 			s.mysqlProxy.Up()
 			return 1
@@ -104,7 +104,7 @@ func runScenario(t *testing.T, sc scenario) {
 	l.awaitRequests(t, warmUpRequests)
 
 	faults := sc.inject(t, s, l)
-	s.waitReady(t, true)
+	s.WaitReady(t, true)
 	l.awaitRequests(t, recoveryRequests)
 	total := l.result()
 

@@ -34,10 +34,10 @@ type keyLedger struct {
 // whose write failed since then (the outcome of a write cut during its commit is unknown), or
 // nothing when nothing was acknowledged yet.
 func (k *keyLedger) readMayReturn(got attrValue) bool {
-	if !got.found {
+	if !got.Found {
 		return !k.hasAcked
 	}
-	return (k.hasAcked && got.value == k.acked) || slices.Contains(k.inDoubt, got.value)
+	return (k.hasAcked && got.Value == k.acked) || slices.Contains(k.inDoubt, got.Value)
 }
 
 // tally counts the outcomes of a load.
@@ -91,7 +91,7 @@ type load struct {
 // startLoad creates the load's users and starts its workers; stop ends it.
 func startLoad(t *testing.T, s *stack, mayBeUnavailable bool) *load {
 	t.Helper()
-	users := s.newUsers(t, usersPerLoad)
+	users := s.NewUsers(t, t.Name(), usersPerLoad)
 	l := &load{stack: s, mayBeUnavailable: mayBeUnavailable}
 	for id := range workers {
 		w := &worker{id: id, owner: users[id%len(users)]}
@@ -122,12 +122,12 @@ func (l *load) run(w *worker) {
 }
 
 func (l *load) write(ctx context.Context, w *worker, key *keyLedger, value string) {
-	res := l.stack.setAttr(ctx, w.owner, key.name, value)
+	res := l.stack.SetAttr(ctx, w.owner, key.name, value)
 	switch {
-	case res.ok():
+	case res.OK():
 		w.tally.writesAcked++
 		key.acked, key.hasAcked, key.inDoubt = value, true, nil
-	case res.unavailable() && l.mayBeUnavailable:
+	case res.Unavailable() && l.mayBeUnavailable:
 		w.tally.writesUnavailable++
 		key.inDoubt = append(key.inDoubt, value)
 	default:
@@ -137,14 +137,14 @@ func (l *load) write(ctx context.Context, w *worker, key *keyLedger, value strin
 }
 
 func (l *load) read(ctx context.Context, w *worker, key *keyLedger) {
-	got, res := l.stack.getAttr(ctx, w.owner, key.name)
+	got, res := l.stack.GetAttr(ctx, w.owner, key.name)
 	switch {
-	case res.ok() && key.readMayReturn(got):
+	case res.OK() && key.readMayReturn(got):
 		w.tally.readsOK++
-	case res.ok():
+	case res.OK():
 		w.tally.problems = append(w.tally.problems, fmt.Sprintf("get %s: stale read: found=%v value %q; last acknowledged %q (any: %v), in doubt %q",
-			key.name, got.found, got.value, key.acked, key.hasAcked, key.inDoubt))
-	case res.unavailable() && l.mayBeUnavailable:
+			key.name, got.Found, got.Value, key.acked, key.hasAcked, key.inDoubt))
+	case res.Unavailable() && l.mayBeUnavailable:
 		w.tally.readsUnavailable++
 	default:
 		w.tally.problems = append(w.tally.problems, fmt.Sprintf("get %s: %s", key.name, res))

@@ -6,7 +6,6 @@ package faults_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log"
@@ -17,21 +16,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/attrcache/attrcache"
-	"github.com/attrcache/attrcache/internal/testenv"
-	"github.com/attrcache/attrcache/persist"
+	"github.com/attrcache/attrcache/internal/stacktest"
 )
 
-// env is what every scenario shares: the test database and key prefix, and direct connections
-// to both backends (never through a proxy) for the checks.
-var env struct {
-	dsn       string
-	prefix    string
-	keys      *attrcache.Keyring
-	mysql     *sql.DB
-	redis     *redis.Client
-	redisAddr string
-}
+// env is what every scenario shares (stacktest.Env). The proxies forward to one server, so the
+// tests use the single Redis server even when the other packages run on a cluster.
+var env *stacktest.Env
 
 func TestMain(m *testing.M) {
 	// Both clients log every broken connection, thousands under the faults these tests inject.
@@ -45,36 +35,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runTests prepares a fresh, migrated database and key prefix and runs the tests.
 func runTests(m *testing.M) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var err error
-	if env.dsn, err = testenv.FreshDatabase("faults"); err != nil {
+	if env, err = stacktest.NewEnv(ctx, "faults"); err != nil {
 		return 0, err
 	}
-	if env.prefix, err = testenv.RedisPrefix("faults"); err != nil {
-		return 0, err
-	}
-	if env.keys, err = attrcache.ParseSecretKey(attrcache.GenerateKey()); err != nil {
-		return 0, err
-	}
-	if err := migrate(ctx); err != nil {
-		return 0, err
-	}
-	if env.mysql, err = sql.Open("mysql", env.dsn); err != nil {
-		return 0, err
-	}
-	defer env.mysql.Close()
-	// The proxy forwards to one server, so the tests use the single server of RedisURL even when
-	// the other packages run on a cluster.
-	redisOpts, err := redis.ParseURL(testenv.RedisURL())
-	if err != nil {
-		return 0, err
-	}
-	env.redisAddr = redisOpts.Addr
-	env.redis = redis.NewClient(redisOpts)
-	defer env.redis.Close()
+	defer env.Close()
 	return m.Run(), nil
 }
 
@@ -82,14 +50,3 @@ func runTests(m *testing.M) (int, error) {
 type discardLogger struct{}
 
 func (discardLogger) Printf(context.Context, string, ...any) {}
-
-// migrate creates the schema, directly rather than through a proxy.
-func migrate(ctx context.Context) error {
-	db, err := persist.Open(ctx, env.dsn, env.keys)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.Migrate(ctx)
-	return err
-}

@@ -4,14 +4,12 @@ package soak_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -21,14 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/attrcache/attrcache/cache"
-	"github.com/attrcache/attrcache/httpapi"
 	"github.com/attrcache/attrcache/internal/consistency"
-	"github.com/attrcache/attrcache/internal/testenv"
-	"github.com/attrcache/attrcache/persist"
-	"github.com/attrcache/attrcache/sso"
+	"github.com/attrcache/attrcache/internal/stacktest"
 )
 
 const (
@@ -48,7 +40,7 @@ const (
 	// most), for the purger to delete them, and for Redis to agree with MySQL.
 	settleBound = 30 * time.Second
 	// requestTimeout bounds one request; one that hits it counts as failed.
-	requestTimeout = 30 * time.Second
+	requestTimeout = stacktest.RequestTimeout
 	// The flatness tolerances: the average of the last third of the samples may exceed that of
 	// the first third by this fraction (memory) or this count (goroutines).
 	memoryTolerance     = 0.25
@@ -72,7 +64,7 @@ func soakDuration(t *testing.T) time.Duration {
 func TestSoak(t *testing.T) {
 	duration := soakDuration(t)
 	s := newStack(t)
-	users := s.newUsers(t, workers)
+	users := s.NewUsers(t, "soak", workers)
 
 	ctx, stopLoad := context.WithTimeout(context.Background(), duration)
 	defer stopLoad()
@@ -107,49 +99,27 @@ func TestSoak(t *testing.T) {
 	checkFlat(t, taken)
 }
 
-// stack is attrcache wired as cmd/attrcache wires it, with its purger, served over HTTP.
+// The harness's names, as the soak run uses them.
+type (
+	user      = stacktest.User
+	attrValue = stacktest.AttrValue
+)
+
+// stack is one instance with its purger.
 type stack struct {
-	api    *sso.API
-	server *httptest.Server
-	client *http.Client
+	*stacktest.Stack
 	purges atomic.Int64 // purger runs
 	purged atomic.Int64 // attributes the purger deleted
 }
 
-// newStack builds the stack; t.Cleanup takes it down.
+// newStack builds the stack and starts its purger; t.Cleanup takes both down.
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := persist.Open(ctx, env.dsn, env.keys,
-		persist.WithGroupCommit(persist.GroupCommit{MaxRows: 256, MaxWait: time.Millisecond, Workers: 4}))
-	if err != nil {
-		t.Fatalf("persist.Open: %v", err)
-	}
-	t.Cleanup(func() { closeOrFail(t, "mysql", db) })
-	redisOpts, err := redis.ParseURL(testenv.RedisURL())
-	if err != nil {
-		t.Fatalf("parsing the test Redis URL: %v", err)
-	}
-	rdb := redis.NewClient(redisOpts)
-	t.Cleanup(func() { closeOrFail(t, "redis client", rdb) })
-	store := cache.New(rdb, cache.Options{Prefix: env.prefix}, db, db)
-	t.Cleanup(func() { closeOrFail(t, "cache", store) })
-
-	s := &stack{client: &http.Client{Timeout: requestTimeout}}
-	cfg := sso.DefaultConfig()
-	cfg.Apps = []string{app}
-	cfg.Hash = sso.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}
-	if s.api, err = sso.New(cfg, env.keys, store, store, cache.NewAttrStore(store, db)); err != nil {
-		t.Fatalf("sso.New: %v", err)
-	}
-	s.server = httptest.NewServer(httpapi.NewServer(s.api, httpapi.Options{}))
-	t.Cleanup(s.server.Close)
-
+	s := &stack{Stack: env.NewStack(t, stacktest.Options{})}
 	purgerCtx, stopPurger := context.WithCancel(context.Background())
 	var purger sync.WaitGroup
 	purger.Go(func() {
-		db.RunPurger(purgerCtx, purgeInterval, 1000, func(attrs, _ int, err error) {
+		s.DB.RunPurger(purgerCtx, purgeInterval, 1000, func(attrs, _ int, err error) {
 			if err != nil {
 				t.Errorf("purging: %v", err)
 			}
@@ -162,105 +132,6 @@ func newStack(t *testing.T) *stack {
 		purger.Wait()
 	})
 	return s
-}
-
-func closeOrFail(t *testing.T, what string, c interface{ Close() error }) {
-	t.Helper()
-	if err := c.Close(); err != nil {
-		t.Errorf("closing %s: %v", what, err)
-	}
-}
-
-// user is a regular user of the stack, logged in.
-type user struct {
-	id  string
-	ust string
-}
-
-// newUsers creates n approved regular users and logs each in over HTTP.
-func (s *stack) newUsers(t *testing.T, n int) []user {
-	t.Helper()
-	users := make([]user, n)
-	for i := range users {
-		username, password := fmt.Sprintf("soak-%d", i), fmt.Sprintf("soak-pass-%d", i)
-		u, err := s.api.AdminCreateUser(context.Background(), sso.CreateUserInput{Username: username, Password: &password}, false)
-		if err != nil {
-			t.Fatalf("AdminCreateUser(%s): %v", username, err)
-		}
-		res := s.call(context.Background(), http.MethodPost, "/zato/sso/user/login",
-			map[string]any{"username": username, "password": password, "current_app": app})
-		ust, _ := res.body["ust"].(string)
-		if !res.ok() || ust == "" {
-			t.Fatalf("login of %s: %s, want status ok with a ust", username, res)
-		}
-		users[i] = user{id: u.UserID, ust: ust}
-	}
-	return users
-}
-
-// response is the stack's answer to one request, or the transport error that kept it from
-// answering.
-type response struct {
-	status int
-	body   map[string]any
-	err    error
-}
-
-// ok reports whether r is a success: HTTP 200 with status ok.
-func (r *response) ok() bool {
-	return r.err == nil && r.status == http.StatusOK && r.body["status"] == "ok"
-}
-
-func (r *response) String() string {
-	if r.err != nil {
-		return "no response: " + r.err.Error()
-	}
-	return fmt.Sprintf("HTTP %d status %v sub_status %v", r.status, r.body["status"], r.body["sub_status"])
-}
-
-// call sends input as the JSON body of a request to the stack and decodes the answer.
-func (s *stack) call(ctx context.Context, method, path string, input map[string]any) *response {
-	body, err := json.Marshal(input)
-	if err != nil {
-		return &response{err: err}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.server.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return &response{err: err}
-	}
-	httpRes, err := s.client.Do(req)
-	if err != nil {
-		return &response{err: err}
-	}
-	defer httpRes.Body.Close()
-	res := &response{status: httpRes.StatusCode}
-	if err := json.NewDecoder(httpRes.Body).Decode(&res.body); err != nil {
-		res.err = fmt.Errorf("HTTP %d with a body that is not a JSON object: %w", httpRes.StatusCode, err)
-	}
-	return res
-}
-
-// attr sends one attribute request of u for name, with extra fields.
-func (s *stack) attr(ctx context.Context, method string, u user, name string, extra map[string]any) *response {
-	input := map[string]any{"ust": u.ust, "current_app": app, "name": name}
-	for k, v := range extra {
-		input[k] = v
-	}
-	return s.call(ctx, method, "/zato/sso/user/attr", input)
-}
-
-// attrValue is what a read of one attribute found.
-type attrValue struct {
-	found bool
-	value string
-}
-
-// getAttr reads u's attribute name; the value is meaningful when the response is ok.
-func (s *stack) getAttr(ctx context.Context, u user, name string) (attrValue, *response) {
-	res := s.attr(ctx, http.MethodGet, u, name, nil)
-	found, _ := res.body["found"].(bool)
-	value, _ := res.body["value"].(string)
-	return attrValue{found: found, value: value}, res
 }
 
 // tally counts a worker's requests.
@@ -335,18 +206,18 @@ func (w *worker) run(ctx context.Context, s *stack) {
 				w.tally.expiringSets++
 			}
 			w.tally.sets++
-			w.record(expiring, name, s.attr(reqCtx, http.MethodPut, w.owner, name, extra), attrValue{found: true, value: value})
+			w.record(expiring, name, s.Attr(reqCtx, http.MethodPut, w.owner, name, extra), attrValue{Found: true, Value: value})
 		case roll < 5:
 			w.tally.gets++
-			got, res := s.getAttr(reqCtx, w.owner, name)
-			if !res.ok() {
+			got, res := s.GetAttr(reqCtx, w.owner, name)
+			if !res.OK() {
 				w.tally.failed++
 			} else if want, known := w.ledger[name]; !expiring && known && got != want {
 				w.tally.failed++ // a read that disagrees with the last acknowledged write
 			}
 		default:
 			w.tally.deletes++
-			w.record(expiring, name, s.attr(reqCtx, http.MethodDelete, w.owner, name, nil), attrValue{})
+			w.record(expiring, name, s.Attr(reqCtx, http.MethodDelete, w.owner, name, nil), attrValue{})
 		}
 		cancel()
 	}
@@ -355,9 +226,9 @@ func (w *worker) run(ctx context.Context, s *stack) {
 // record counts a failed write, and keeps in the ledger what a write of a permanent attribute
 // left: want when it was acknowledged, an unknown state when it failed. Deleting an attribute
 // that does not exist is acknowledged like any other deletion.
-func (w *worker) record(expiring bool, name string, res *response, want attrValue) {
+func (w *worker) record(expiring bool, name string, res *stacktest.Response, want attrValue) {
 	switch {
-	case res.ok():
+	case res.OK():
 		if !expiring {
 			w.ledger[name] = want
 		}
@@ -399,23 +270,23 @@ func checkReads(t *testing.T, s *stack, ws []*worker) {
 	checked := 0
 	for _, w := range ws {
 		for _, name := range w.names() {
-			got, res := s.getAttr(ctx, w.owner, name)
-			if !res.ok() {
-				t.Errorf("reading %s of %s: %s, want ok", name, w.owner.id, res)
+			got, res := s.GetAttr(ctx, w.owner, name)
+			if !res.OK() {
+				t.Errorf("reading %s of %s: %s, want ok", name, w.owner.ID, res)
 				continue
 			}
-			row, inMySQL := stored[attrKey{UserID: w.owner.id, Name: name}]
-			want := attrValue{found: inMySQL}
+			row, inMySQL := stored[attrKey{UserID: w.owner.ID, Name: name}]
+			want := attrValue{Found: inMySQL}
 			if inMySQL {
-				if err := json.Unmarshal([]byte(row.Value), &want.value); err != nil {
-					t.Errorf("%s of %s in MySQL: %d bytes that are not a JSON string: %v", name, w.owner.id, len(row.Value), err)
+				if err := json.Unmarshal([]byte(row.Value), &want.Value); err != nil {
+					t.Errorf("%s of %s in MySQL: %d bytes that are not a JSON string: %v", name, w.owner.ID, len(row.Value), err)
 				}
 			}
 			if got != want {
-				t.Errorf("reading %s of %s: got found=%v %q, want what MySQL holds: found=%v %q", name, w.owner.id, got.found, got.value, want.found, want.value)
+				t.Errorf("reading %s of %s: got found=%v %q, want what MySQL holds: found=%v %q", name, w.owner.ID, got.Found, got.Value, want.Found, want.Value)
 			}
 			if acked, known := w.ledger[name]; known && want != acked {
-				t.Errorf("%s of %s in MySQL: found=%v %q, want the last acknowledged found=%v %q", name, w.owner.id, want.found, want.value, acked.found, acked.value)
+				t.Errorf("%s of %s in MySQL: found=%v %q, want the last acknowledged found=%v %q", name, w.owner.ID, want.Found, want.Value, acked.Found, acked.Value)
 			}
 			checked++
 		}
@@ -431,7 +302,7 @@ func checkCacheMatchesMySQL(t *testing.T) {
 	defer cancel()
 	deadline := time.Now().Add(settleBound)
 	for {
-		diffs, cachedKeys, err := consistency.Differences(ctx, env.mysql, env.redis, env.prefix)
+		diffs, cachedKeys, err := consistency.Differences(ctx, env.MySQL, env.Redis, env.Prefix)
 		if err != nil {
 			t.Fatalf("comparing Redis with MySQL: %v", err)
 		}
