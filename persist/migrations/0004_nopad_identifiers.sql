@@ -38,19 +38,19 @@ ALTER TABLE sso_user
     MODIFY sign_up_status VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
     MODIFY sign_up_confirm_token VARCHAR(191) CHARACTER SET ascii COLLATE ascii_nopad_bin NULL,
     DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
+-- Each child table is rebuilt once, with its foreign key back.
 ALTER TABLE sso_session
     MODIFY ust_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
     MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
-    DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
+    DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin,
+    ADD CONSTRAINT sso_session_user_fk FOREIGN KEY IF NOT EXISTS (user_id)
+        REFERENCES sso_user (user_id) ON DELETE CASCADE;
 ALTER TABLE sso_attr
     MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
     MODIFY ust_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
-    DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
---
-ALTER TABLE sso_session ADD CONSTRAINT sso_session_user_fk FOREIGN KEY IF NOT EXISTS (user_id)
-    REFERENCES sso_user (user_id) ON DELETE CASCADE;
-ALTER TABLE sso_attr ADD CONSTRAINT sso_attr_user_fk FOREIGN KEY IF NOT EXISTS (user_id)
-    REFERENCES sso_user (user_id) ON DELETE CASCADE;
+    DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin,
+    ADD CONSTRAINT sso_attr_user_fk FOREIGN KEY IF NOT EXISTS (user_id)
+        REFERENCES sso_user (user_id) ON DELETE CASCADE;
 ALTER TABLE schema_migrations
     MODIFY version VARCHAR(191) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
     DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
