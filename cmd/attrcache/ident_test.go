@@ -244,6 +244,19 @@ func TestMalformedUserIDNamesNoUser(t *testing.T) {
 		}
 	}
 
+	// Where user_id is required, an empty one names nobody either; deleting nobody is E008001.
+	for _, route := range []routeCall{
+		{http.MethodPost, pathApprove, nil}, {http.MethodPost, pathReject, nil},
+		{http.MethodPost, pathLock, nil}, {http.MethodDelete, pathLock, nil}, {http.MethodDelete, pathUser, nil},
+	} {
+		want := attrcache.CodeNotAllowed
+		if route.path == pathUser {
+			want = attrcache.CodeInvalidOperation
+		}
+		status, answer := x.s.call(t, route.method, route.path, map[string]any{"ust": x.adminUST, "current_app": testApp, "user_id": ""})
+		wantError(t, fmt.Sprintf("super-user, empty user_id, %s", route), status, answer, want)
+	}
+
 	// A regular user naming their own id misspelt names another user.
 	regularRoutes := []struct {
 		route routeCall
