@@ -66,6 +66,8 @@ FUZZ_TARGETS := .:FuzzParseUST .:FuzzKeyringOpen .:FuzzDecodeTOTPKey .:FuzzParse
 FUZZTIME ?= 10s
 # Minimising each new input for the default 60 s would stall a short run; 2 s still shrinks a failing one.
 FUZZMINIMIZETIME ?= 2s
+# Usernames, by their rule.
+FUZZ_TARGETS += .:FuzzCheckUsername
 
 fuzz: services ## Run each fuzz target (UST, encryption envelope, TOTP key, timestamps, request decoding, attribute items) for FUZZTIME (10s)
 	@GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' scripts/fuzz.sh $(FUZZ_TARGETS)

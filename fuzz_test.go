@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/attrcache/attrcache"
 )
@@ -198,6 +200,46 @@ func FuzzParseTime(f *testing.F) {
 		formatted := attrcache.FormatTime(got)
 		if back, err := attrcache.ParseTime(formatted); err != nil || !back.Equal(got) {
 			t.Fatalf("ParseTime(%q) = %v, formatted %q, read back as %v, %v", s, got, formatted, back, err)
+		}
+	})
+}
+
+// FuzzCheckUsername checks that CheckUsername never panics, refuses only with the username codes,
+// accepts only non-empty UTF-8 of at most MaxUsernameChars characters with no white space at
+// either end and no control, format or separator character, and that a username it accepts has
+// one spelling: padding it, or adding an invisible character, gives one it refuses.
+func FuzzCheckUsername(f *testing.F) {
+	for _, seed := range []string{
+		"alice", "alice ", " alice", "\u200balice", "ali\u200dce", "\ufeff", "Alice Smith", "élodie", "e\u0301",
+		"", " ", "\t", "a\x00b", "a\xffb", "\u2028", strings.Repeat("é", attrcache.MaxUsernameChars),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, username string) {
+		err := attrcache.CheckUsername(username)
+		if err != nil {
+			e := attrcache.AsError(err)
+			switch {
+			case e.Kind != attrcache.KindDenied:
+				t.Fatalf("CheckUsername(%q): kind %v, want denied", username, e.Kind)
+			case e.Code != attrcache.CodeUsernameInvalid && e.Code != attrcache.CodeUsernameTooLong && e.Code != attrcache.CodeUsernameWhitespace:
+				t.Fatalf("CheckUsername(%q): code %s, want a username code", username, e.Code)
+			}
+			return
+		}
+		if username == "" || !utf8.ValidString(username) || utf8.RuneCountInString(username) > attrcache.MaxUsernameChars {
+			t.Fatalf("CheckUsername accepted %q: empty, not UTF-8 or too long", username)
+		}
+		if strings.TrimFunc(username, unicode.IsSpace) != username {
+			t.Fatalf("CheckUsername accepted %q, which starts or ends with white space", username)
+		}
+		if i := strings.IndexFunc(username, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) }); i >= 0 {
+			t.Fatalf("CheckUsername accepted %q, which holds a control, format or separator character at byte %d", username, i)
+		}
+		for _, respelt := range []string{username + " ", " " + username, username + "\u200b", "\ufeff" + username} {
+			if attrcache.CheckUsername(respelt) == nil {
+				t.Fatalf("CheckUsername accepts both %q and %q", username, respelt)
+			}
 		}
 	})
 }

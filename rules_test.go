@@ -39,7 +39,9 @@ func TestNewIDs(t *testing.T) {
 	if !attrcache.ValidUserID(attrcache.NewUserID()) {
 		t.Error("ValidUserID rejects a fresh user id")
 	}
-	for _, bad := range []string{"", "zusr", "zust" + strings.Repeat("0", 26), "zusr" + strings.Repeat("z", 26), "zusr" + strings.Repeat("0", 25) + "i"} {
+	id := attrcache.NewUserID()
+	for _, bad := range []string{"", "zusr", "zust" + strings.Repeat("0", 26), "zusr" + strings.Repeat("z", 26), "zusr" + strings.Repeat("0", 25) + "i",
+		id + " ", " " + id, id + "\x00", strings.ToUpper(id), "ZUSR" + id[4:], id + "0", id[:len(id)-1]} {
 		if attrcache.ValidUserID(bad) {
 			t.Errorf("ValidUserID(%q) = true, want false", bad)
 		}
@@ -293,5 +295,54 @@ func TestAttrRules(t *testing.T) {
 	ad := attrcache.AttrAD(attrcache.AttrScope{UserID: "u", Session: "s"}, "n")
 	if bytes.Equal(ad, attrcache.AttrAD(attrcache.AttrScope{UserID: "u"}, "sn")) {
 		t.Error("AttrAD does not separate scope from name")
+	}
+}
+
+func TestCheckUsername(t *testing.T) {
+	for _, tc := range []struct {
+		username string
+		want     string // the code, "" when the username may be used
+	}{
+		{"alice", ""},
+		{"Alice Smith", ""},
+		{"élodie", ""},
+		{"e\u0301lodie", ""},
+		{"李小龙", ""},
+		{"a.b-c_d@example.com", ""},
+		{strings.Repeat("é", attrcache.MaxUsernameChars), ""},
+		{"", attrcache.CodeUsernameInvalid},
+		{"alice ", attrcache.CodeUsernameWhitespace},
+		{"alice  ", attrcache.CodeUsernameWhitespace},
+		{" alice", attrcache.CodeUsernameWhitespace},
+		{"\talice", attrcache.CodeUsernameWhitespace},
+		{"alice\n", attrcache.CodeUsernameWhitespace},
+		{"alice\u00a0", attrcache.CodeUsernameWhitespace},
+		{"\u3000alice", attrcache.CodeUsernameWhitespace},
+		{"alice\u2028", attrcache.CodeUsernameWhitespace},
+		{" ", attrcache.CodeUsernameWhitespace},
+		{"\u200balice", attrcache.CodeUsernameInvalid},
+		{"alice\u200b", attrcache.CodeUsernameInvalid},
+		{"al\u200cice", attrcache.CodeUsernameInvalid},
+		{"al\u200dice", attrcache.CodeUsernameInvalid},
+		{"al\u2060ice", attrcache.CodeUsernameInvalid},
+		{"\ufeffalice", attrcache.CodeUsernameInvalid},
+		{"al\u00adice", attrcache.CodeUsernameInvalid},
+		{"al\u202eice", attrcache.CodeUsernameInvalid},
+		{"alice\U000e0041", attrcache.CodeUsernameInvalid},
+		{"al\x00ice", attrcache.CodeUsernameInvalid},
+		{"al\tice", attrcache.CodeUsernameInvalid},
+		{"al\x7fice", attrcache.CodeUsernameInvalid},
+		{"al\u0085ice", attrcache.CodeUsernameInvalid},
+		{"al\u2029ice", attrcache.CodeUsernameInvalid},
+		{"al\xffice", attrcache.CodeUsernameInvalid},
+		{strings.Repeat("a", attrcache.MaxUsernameChars+1), attrcache.CodeUsernameTooLong},
+	} {
+		err := attrcache.CheckUsername(tc.username)
+		if got := attrcache.CodeOf(err); got != tc.want {
+			t.Errorf("CheckUsername(%q) = %v, want code %q", tc.username, err, tc.want)
+		}
+		if err != nil && attrcache.AsError(err).Kind != attrcache.KindDenied {
+			t.Errorf("CheckUsername(%q): kind %v, want denied", tc.username, attrcache.AsError(err).Kind)
+		}
 	}
 }

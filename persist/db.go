@@ -149,7 +149,7 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 }
 
 // EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the
-// utf8mb4_bin collation, unless it exists. It connects without selecting a database, so it works
+// utf8mb4_nopad_bin collation (byte for byte), unless it exists. It connects without selecting a database, so it works
 // before the database exists. A server that cannot be reached gives an attrcache.Unavailable
 // error.
 func EnsureDatabase(ctx context.Context, dsn string) error {
@@ -169,7 +169,7 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	server := sql.OpenDB(connector)
 	defer server.Close()
 	stmt := "CREATE DATABASE IF NOT EXISTS " + quoteIdentifier(name) +
-		" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+		" CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
 	if _, err := server.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("persist: ensure database %s: %w", name, mapError(err))
 	}

@@ -46,8 +46,8 @@ func TestEnsureDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the database was not created: %v", err)
 	}
-	if charset != "utf8mb4" || collation != "utf8mb4_bin" {
-		t.Errorf("charset, collation = %s, %s; want utf8mb4, utf8mb4_bin", charset, collation)
+	if charset != "utf8mb4" || collation != "utf8mb4_nopad_bin" {
+		t.Errorf("charset, collation = %s, %s; want utf8mb4, utf8mb4_nopad_bin", charset, collation)
 	}
 	db := openDB(t, dsn)
 	if err := db.Ping(t.Context()); err != nil {

@@ -156,9 +156,9 @@ func releaseMigrationLock(ctx context.Context, conn *sql.Conn, lockName string) 
 // appliedVersions creates schema_migrations if needed and returns the versions it records.
 func appliedVersions(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
 	const createStmt = `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version VARCHAR(191) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+		version VARCHAR(191) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL PRIMARY KEY,
 		applied_at DATETIME(6) NOT NULL
-	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin`
 	if _, err := conn.ExecContext(ctx, createStmt); err != nil {
 		return nil, fmt.Errorf("persist: migrate: create schema_migrations: %w", mapError(err))
 	}

@@ -126,7 +126,8 @@ func TestSchemaConventions(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("every table is InnoDB utf8mb4_bin", func(t *testing.T) {
+	t.Run("every text column compares byte for byte", func(t *testing.T) { checkNoPadColumns(t, testDB) })
+	t.Run("every table is InnoDB utf8mb4_nopad_bin", func(t *testing.T) {
 		rows, err := testDB.SQL().QueryContext(t.Context(), `SELECT TABLE_NAME, ENGINE, TABLE_COLLATION
 			FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME`)
 		if err != nil {
@@ -140,8 +141,8 @@ func TestSchemaConventions(t *testing.T) {
 				t.Fatal(err)
 			}
 			tables = append(tables, table)
-			if engine != "InnoDB" || collation != "utf8mb4_bin" {
-				t.Errorf("%s: engine %s, collation %s; want InnoDB, utf8mb4_bin", table, engine, collation)
+			if engine != "InnoDB" || collation != "utf8mb4_nopad_bin" {
+				t.Errorf("%s: engine %s, collation %s; want InnoDB, utf8mb4_nopad_bin", table, engine, collation)
 			}
 		}
 		if err := rows.Err(); err != nil {

@@ -6,6 +6,10 @@
 // address last, as Zato's Python API does, and re-checks the user (locked, not approved,
 // password expired) before doing anything. Errors are *attrcache.Error values carrying the Zato
 // status code the client sees.
+//
+// A user_id names a user only in the exact form attrcache.NewUserID makes (attrcache.ValidUserID):
+// any other spelling, padded, re-cased, longer or shorter, is an unknown user, refused before any
+// store is asked.
 package sso
 
 import (

@@ -108,7 +108,7 @@ type attrCall struct {
 
 // UserAttrs returns the attributes of user userID, used as the caller of ust. userID "" or the
 // caller's own is the caller; another user needs a super-user (E005001 for a regular user). An
-// unknown userID gives E005001.
+// unknown userID, or one not of the exact form of a user_id, gives E005001.
 func (a *API) UserAttrs(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*AttrAPI, error) {
 	attrs := a.UserAttrsDeferred(cid, userID, ust, app, remoteAddr)
 	if err := attrs.Check(ctx); err != nil {
@@ -187,6 +187,9 @@ func userAttrScope(c *caller, ownerID string) (attrcache.AttrScope, error) {
 		return attrcache.AttrScope{UserID: c.userID()}, nil
 	}
 	if err := c.requireSuperUser(attrcache.CodeNotAllowed); err != nil {
+		return attrcache.AttrScope{}, err
+	}
+	if err := checkUserID(ownerID); err != nil {
 		return attrcache.AttrScope{}, err
 	}
 	return attrcache.AttrScope{UserID: ownerID}, nil
@@ -435,6 +438,8 @@ func (x *AttrAPI) readCached(ctx context.Context, names []string) (call *attrCal
 		}
 	case scope.UserID == "":
 		scope.UserID = callerID
+	case !attrcache.ValidUserID(scope.UserID):
+		return nil, nil, false
 	}
 	now := x.api.now()
 	answer, ok := reader.CachedAttrs(ctx, attrcache.CachedAttrQuery{

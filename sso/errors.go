@@ -42,6 +42,17 @@ func noSuchUser() *attrcache.Error {
 	return attrcache.Denied(attrcache.CodeNotAllowed, "no such user")
 }
 
+// checkUserID fails with noSuchUser unless userID has the exact form of a user_id
+// (attrcache.ValidUserID): any other spelling (padded, re-cased, too long or short) names no
+// user, and is refused before a store sees it, since a store's comparison or key might not tell
+// it from the user_id it resembles.
+func checkUserID(userID string) error {
+	if !attrcache.ValidUserID(userID) {
+		return noSuchUser()
+	}
+	return nil
+}
+
 func usernameTaken() *attrcache.Error {
 	return attrcache.Denied(attrcache.CodeUsernameExists, "the username is already taken")
 }

@@ -23,7 +23,8 @@ type ChangePasswordInput struct {
 // any failure, the policy's included, is E005001; PasswordExpiryDays and MustChange do not apply.
 // A super-user changing another user's password needs no OldPassword, may set PasswordExpiryDays
 // and MustChange, and gets the policy's specific codes (E003002, E003003, E003001); an unknown
-// user gives E005001. A regular user naming another user gives E008002.
+// user, or a UserID not of the exact form of a user_id, gives E005001. A regular user naming
+// another user gives E008002.
 func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordInput, ust, app, remoteAddr string) error {
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
@@ -34,6 +35,9 @@ func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordI
 		return a.changeOwnPassword(ctx, c.userID(), in.OldPassword, in.NewPassword, now)
 	}
 	if err := c.requireSuperUser(attrcache.CodeInvalidInput); err != nil {
+		return err
+	}
+	if err := checkUserID(in.UserID); err != nil {
 		return err
 	}
 	if err := a.cfg.Password.Validate(in.NewPassword); err != nil {

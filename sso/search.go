@@ -31,7 +31,8 @@ type SearchResult struct {
 
 // Search finds users (zato-sso-reference.md §2.4); the Offset and Limit of in.UserQuery are
 // ignored. It returns page CurPage (from 1; <= 0 is 1) of PageSize users (<= 0: the default page
-// size; at most the maximum page size). The users hold no secrets.
+// size; at most the maximum page size). The users hold no secrets. A UserID not of the exact form
+// of a user_id matches nobody.
 //
 // Search is a plain service in Zato: an unknown app gives E004001, an unavailable backend its
 // error, a bug an internal error, and every other failure (a bad UST, a regular user, a search
@@ -63,9 +64,12 @@ func (a *API) search(ctx context.Context, in SearchInput, ust string) (*SearchRe
 	curPage := min(max(in.CurPage, 1), math.MaxInt32) // keeps the offset from overflowing
 	q := in.UserQuery
 	q.Offset, q.Limit = (curPage-1)*pageSize, pageSize
-	users, total, err := a.users.SearchUsers(ctx, q)
-	if err != nil {
-		return nil, storeError(err, "search users", nil)
+	var users []*attrcache.User
+	var total int
+	if q.UserID == "" || attrcache.ValidUserID(q.UserID) {
+		if users, total, err = a.users.SearchUsers(ctx, q); err != nil {
+			return nil, storeError(err, "search users", nil)
+		}
 	}
 	res := &SearchResult{
 		Users:    make([]*attrcache.User, len(users)),

@@ -31,8 +31,10 @@ var reservedUsernameParts = []string{"zato", "admin", "root", "system", "sso"}
 //
 // current_app must be one of Config.Apps (E004001) and, like every app of AppList, one of
 // Config.SignupApps (E004002). The username must be given and hold no reserved word (E001001),
-// be at most 128 characters (E001003) with no white space (E001004), and be free (E001002); the
-// password must pass the policy (its specific code). The e-mail is optional and not checked.
+// be at most 128 characters (E001003) with no white space (E001004), pass attrcache.CheckUsername
+// as every new username does (no control or invisible character: E001001), and be free
+// (E001002); the password must pass the policy (its specific code). The e-mail is optional and
+// not checked.
 func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, error) {
 	if err := a.checkApp(in.CurrentApp); err != nil {
 		return "", err

@@ -29,14 +29,16 @@ var (
 // absent for is_locked, password_must_change and password_expiry, as false for is_totp_enabled,
 // and fails E008002 for username, sign_up_status and approval_status. Keys outside both lists are
 // ignored; no key left gives E008003. A super-user key from a regular user, a value of the wrong
-// type and an unknown status fail E008002; a username another user has E001002. Setting is_locked
+// type and an unknown status fail E008002; a username that attrcache.CheckUsername refuses its
+// code (E001001, E001003, E001004), an empty one E008002, one another user has E001002. Setting is_locked
 // also sets (or clears) locked_time and locked_by; setting approval_status records who and when.
 func (a *API) UpdateCurrentUser(ctx context.Context, cid string, data map[string]any, ust, app, remoteAddr string) error {
 	return a.updateUser(ctx, "", data, ust, app)
 }
 
 // UpdateUserByID updates the user userID ("" is the caller) from data; see UpdateCurrentUser. A
-// regular user naming anyone else gives E008002; a super-user naming an unknown user E005001.
+// regular user naming anyone else gives E008002; a super-user naming an unknown user, or a userID
+// not of the exact form of a user_id, E005001.
 func (a *API) UpdateUserByID(ctx context.Context, cid, userID string, data map[string]any, ust, app, remoteAddr string) error {
 	return a.updateUser(ctx, userID, data, ust, app)
 }
@@ -68,7 +70,7 @@ func (a *API) updateUser(ctx context.Context, userID string, data map[string]any
 			}
 		}
 	}
-	if err := a.checkUsernameFree(ctx, fields["username"], userID); err != nil {
+	if err := checkUserID(userID); err != nil {
 		return err
 	}
 	var upd attrcache.UserUpdate
@@ -78,6 +80,9 @@ func (a *API) updateUser(ctx context.Context, userID string, data map[string]any
 				return err
 			}
 		}
+	}
+	if err := a.checkUsernameFree(ctx, upd.Username, userID); err != nil {
+		return err
 	}
 	return a.updateUserByID(ctx, userID, upd)
 }
@@ -104,14 +109,13 @@ func updateFields(data map[string]any) map[string]any {
 	return fields
 }
 
-// checkUsernameFree fails E001002 when username (the update's value, if a string) belongs to
-// another user than userID.
-func (a *API) checkUsernameFree(ctx context.Context, username any, userID string) error {
-	name, ok := username.(string)
-	if !ok || name == "" {
+// checkUsernameFree fails E001002 when the update sets a username that belongs to another user
+// than userID.
+func (a *API) checkUsernameFree(ctx context.Context, username attrcache.Field[string], userID string) error {
+	if !username.Set {
 		return nil
 	}
-	owner, err := a.users.UserByUsername(ctx, name)
+	owner, err := a.users.UserByUsername(ctx, username.Value)
 	switch {
 	case errors.Is(err, attrcache.ErrNotFound):
 		return nil
@@ -129,8 +133,12 @@ func setUpdateField(upd *attrcache.UserUpdate, key string, v any, by string, now
 	switch key {
 	case "username":
 		var name string
-		if name, err = stringValue(key, v); err == nil && name == "" {
-			err = attrcache.InvalidInput("username must not be empty")
+		if name, err = stringValue(key, v); err == nil {
+			if name == "" {
+				err = attrcache.InvalidInput("username must not be empty")
+			} else {
+				err = attrcache.CheckUsername(name)
+			}
 		}
 		upd.Username = attrcache.SetTo(name)
 	case "email":

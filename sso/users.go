@@ -27,13 +27,17 @@ func (a *API) GetCurrentUser(ctx context.Context, cid, ust, app, remoteAddr stri
 	return a.userView(ctx, c, c.userID(), ust, app, remoteAddr)
 }
 
-// GetUserByID returns any user to a super-user (E005001 otherwise or for an unknown id).
+// GetUserByID returns any user to a super-user (E005001 otherwise, or for a userID that is
+// unknown or not of the exact form of a user_id).
 func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*UserView, error) {
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
 		return nil, err
 	}
 	if err := c.requireSuperUser(attrcache.CodeNotAllowed); err != nil {
+		return nil, err
+	}
+	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
 	return a.userView(ctx, c, userID, ust, app, remoteAddr)
@@ -82,7 +86,8 @@ type CreateUserInput struct {
 
 // CreateUser creates a regular user; the caller must be a super-user (E005001). The user is
 // approved when in.AutoApprove is set or Config.ApprovalNeeded is not, and waits for a decision
-// otherwise. A missing username gives E001001, a taken one E001002, a sign_up_status other than
+// otherwise. The username must pass attrcache.CheckUsername (E001001, E001003, E001004: no white
+// space at either end, no control or invisible character); a taken one gives E001002, a sign_up_status other than
 // before_confirmation or final or a TOTP key that is not base32 E008002, and a password that fails
 // the policy its specific code. The result holds no secrets.
 func (a *API) CreateUser(ctx context.Context, cid string, in CreateUserInput, ust, app, remoteAddr string) (*attrcache.User, error) {
@@ -121,8 +126,8 @@ type newUserRole struct {
 
 // createUser checks in and stores the new user it describes; see CreateUser for the errors.
 func (a *API) createUser(ctx context.Context, in CreateUserInput, role newUserRole, now time.Time) (*attrcache.User, error) {
-	if in.Username == "" {
-		return nil, attrcache.Denied(attrcache.CodeUsernameInvalid, "a username is required")
+	if err := attrcache.CheckUsername(in.Username); err != nil {
+		return nil, err
 	}
 	signUpStatus := in.SignUpStatus
 	if signUpStatus == "" {
@@ -230,7 +235,8 @@ func joinNames(names ...*string) *string {
 }
 
 // DeleteUserByID deletes a user with their sessions and attributes; super-user only (E005001).
-// A missing or unknown user_id, or the caller's own, gives E008001.
+// A missing or unknown user_id, or the caller's own, gives E008001; one not of the exact form of
+// a user_id names no user: E005001.
 func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
@@ -244,6 +250,9 @@ func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteA
 		return attrcache.Denied(attrcache.CodeInvalidOperation, "user_id is required")
 	case c.userID():
 		return attrcache.Denied(attrcache.CodeInvalidOperation, "a user cannot delete themselves")
+	}
+	if err := checkUserID(userID); err != nil {
+		return err
 	}
 	_, err = a.users.DeleteUser(ctx, userID)
 	return storeError(err, "delete user", attrcache.Denied(attrcache.CodeInvalidOperation, "no such user"))
@@ -300,8 +309,12 @@ func (a *API) setLocked(ctx context.Context, userID string, locked bool, ust, ap
 	return a.updateUserByID(ctx, userID, upd)
 }
 
-// updateUserByID writes upd; an unknown user gives E005001.
+// updateUserByID writes upd; an unknown user, or a userID not of the exact form of a user_id,
+// gives E005001.
 func (a *API) updateUserByID(ctx context.Context, userID string, upd attrcache.UserUpdate) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
 	_, err := a.users.UpdateUser(ctx, userID, upd)
 	return storeError(err, "update user", noSuchUser())
 }
@@ -327,8 +340,8 @@ func setApproval(upd *attrcache.UserUpdate, status, by string, now time.Time) {
 
 // ResetTOTPKey sets a user's TOTP key (generated when totpKey is "") and label ("" for the
 // default label), and returns the key. userID "" is the caller; any other userID needs a
-// super-user (E008002, even the caller's own id, as in Zato). An unknown user gives E005001 and a
-// key that is not base32 E008002.
+// super-user (E008002, even the caller's own id, as in Zato). An unknown user, or a userID not of
+// the exact form of a user_id, gives E005001 and a key that is not base32 E008002.
 func (a *API) ResetTOTPKey(ctx context.Context, cid, userID, totpKey, totpLabel, ust, app, remoteAddr string) (string, error) {
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
@@ -337,6 +350,9 @@ func (a *API) ResetTOTPKey(ctx context.Context, cid, userID, totpKey, totpLabel,
 	target := c.userID()
 	if userID != "" {
 		if err := c.requireSuperUser(attrcache.CodeInvalidInput); err != nil {
+			return "", err
+		}
+		if err := checkUserID(userID); err != nil {
 			return "", err
 		}
 		target = userID

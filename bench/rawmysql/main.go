@@ -154,9 +154,9 @@ func openDatabase(ctx context.Context, s settings) (*sql.DB, error) {
 
 // createTable has the columns and key of attrcache's sso_attr, without the foreign key.
 const createTable = `CREATE TABLE attr (
-    user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    ust_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    name VARCHAR(191) NOT NULL,
+    user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
+    ust_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
+    name VARBINARY(191) NOT NULL,
     value MEDIUMTEXT NOT NULL,
     is_encrypted BOOL NOT NULL DEFAULT FALSE,
     creation_time DATETIME(6) NOT NULL,
@@ -164,7 +164,7 @@ const createTable = `CREATE TABLE attr (
     expiration_time DATETIME(6) NOT NULL,
     version BIGINT NOT NULL,
     PRIMARY KEY (user_id, ust_hash, name)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin`
 
 const (
 	upsertHead   = "INSERT INTO attr (user_id, ust_hash, name, value, creation_time, last_modified, expiration_time, version) VALUES "

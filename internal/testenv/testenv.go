@@ -109,7 +109,7 @@ func FreshDatabase(name string) (string, error) {
 	dbName := DatabaseName(name)
 	for _, stmt := range []string{
 		"DROP DATABASE IF EXISTS " + dbName,
-		"CREATE DATABASE " + dbName + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+		"CREATE DATABASE " + dbName + " CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return "", fmt.Errorf("testenv: %s: %w (is MariaDB running? `make services` starts it)", stmt, err)
