@@ -69,6 +69,7 @@ type httpConfig struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	DrainDelay        time.Duration `yaml:"drain_delay"`
 }
 
 type mysqlConfig struct {
@@ -157,6 +158,7 @@ func defaultConfig() config {
 			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      8 << 20,
 			ShutdownTimeout:   15 * time.Second,
+			DrainDelay:        5 * time.Second,
 		},
 		MySQL: mysqlConfig{
 			DSN:          "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true",
@@ -347,6 +349,7 @@ func (cfg *config) validate() error {
 		{"http.max_header_bytes", cfg.HTTP.MaxHeaderBytes <= 0, "must be positive"},
 		{"http.max_body_bytes", cfg.HTTP.MaxBodyBytes <= 0, "must be positive"},
 		{"http.shutdown_timeout", cfg.HTTP.ShutdownTimeout <= 0, "must be positive"},
+		{"http.drain_delay", cfg.HTTP.DrainDelay < 0, "must not be negative (0: no drain)"},
 		{"mysql.dsn", cfg.MySQL.DSN == "", "must be a go-sql-driver DSN"},
 		{"mysql.max_open_conns", cfg.MySQL.MaxOpenConns < 1, "must be at least 1"},
 		{"mysql.max_idle_conns", cfg.MySQL.MaxIdleConns < 0 || cfg.MySQL.MaxIdleConns > cfg.MySQL.MaxOpenConns, "must be 0 to mysql.max_open_conns"},
