@@ -55,6 +55,7 @@ type config struct {
 	LoginThrottle  throttleConfig `yaml:"login_throttle"`
 	Search         searchConfig   `yaml:"search"`
 	Attributes     attrsConfig    `yaml:"attributes"`
+	Quota          quotaConfig    `yaml:"quota"`
 	Purge          purgeConfig    `yaml:"purge"`
 	Log            logConfig      `yaml:"log"`
 	Debug          debugConfig    `yaml:"debug"`
@@ -128,6 +129,11 @@ type searchConfig struct {
 
 type attrsConfig struct {
 	MaxValueBytes int `yaml:"max_value_bytes"`
+}
+
+type quotaConfig struct {
+	MaxAttrs int   `yaml:"max_attrs"`
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 type purgeConfig struct {
@@ -374,6 +380,8 @@ func (cfg *config) validate() error {
 		{"search.default_page_size", cfg.Search.DefaultPageSize < 1, "must be at least 1"},
 		{"search.max_page_size", cfg.Search.MaxPageSize < cfg.Search.DefaultPageSize, "must be at least search.default_page_size"},
 		{"attributes.max_value_bytes", cfg.Attributes.MaxValueBytes < 1, "must be at least 1"},
+		{"quota.max_attrs", cfg.Quota.MaxAttrs < 0, "must not be negative (0: no limit)"},
+		{"quota.max_bytes", cfg.Quota.MaxBytes < 0, "must not be negative (0: no limit)"},
 		{"purge.interval", cfg.Purge.Interval <= 0, "must be positive"},
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
@@ -449,13 +457,14 @@ func (cfg *config) ssoConfig() sso.Config {
 	return c
 }
 
-// persistOptions returns the options of persist.Open that the MySQL settings give: the pool
-// sizes and group commit.
+// persistOptions returns the options of persist.Open that the settings give: the pool sizes,
+// group commit and the quotas.
 func (cfg *config) persistOptions() []persist.Option {
 	gc := cfg.MySQL.GroupCommit
 	return []persist.Option{
 		persist.WithPoolSize(cfg.MySQL.MaxOpenConns, cfg.MySQL.MaxIdleConns),
 		persist.WithGroupCommit(persist.GroupCommit{MaxRows: gc.MaxRows, MaxWait: gc.MaxWait, Workers: gc.Workers}),
+		persist.WithQuota(persist.Quota{MaxAttrs: cfg.Quota.MaxAttrs, MaxBytes: cfg.Quota.MaxBytes}),
 	}
 }
 
