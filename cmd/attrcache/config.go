@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/cache"
 	"github.com/attrcache/attrcache/persist"
 	"github.com/attrcache/attrcache/sso"
 )
@@ -96,6 +97,7 @@ type redisConfig struct {
 type cacheConfig struct {
 	PrincipalTTL time.Duration `yaml:"principal_ttl"`
 	AbsentTTL    time.Duration `yaml:"absent_ttl"`
+	AbsentMax    int           `yaml:"absent_max"`
 }
 
 type sessionConfig struct {
@@ -177,7 +179,7 @@ func defaultConfig() config {
 			Addrs:  []string{},
 			Prefix: "attrcache:",
 		},
-		Cache:          cacheConfig{PrincipalTTL: 5 * time.Minute, AbsentTTL: 5 * time.Minute},
+		Cache:          cacheConfig{PrincipalTTL: 5 * time.Minute, AbsentTTL: 5 * time.Minute, AbsentMax: cache.DefaultAbsentMax},
 		Apps:           d.Apps,
 		SignupApps:     append([]string{}, d.SignupApps...),
 		ApprovalNeeded: d.ApprovalNeeded,
@@ -365,6 +367,7 @@ func (cfg *config) validate() error {
 		{"redis.master", cfg.Redis.Master != "" && len(cfg.Redis.Addrs) == 0, "needs redis.addrs, the Sentinel addresses"},
 		{"cache.principal_ttl", cfg.Cache.PrincipalTTL <= 0, "must be positive"},
 		{"cache.absent_ttl", cfg.Cache.AbsentTTL <= 0, "must be positive"},
+		{"cache.absent_max", cfg.Cache.AbsentMax < 1, "must be at least 1"},
 		{"apps", len(cfg.Apps) == 0, "must name at least one application"},
 		{"session.expiry", cfg.Session.Expiry < time.Second, "must be at least 1s"},
 		{"password.min_length", cfg.Password.MinLength < 1, "must be at least 1"},

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/attrcache/attrcache/internal/testenv"
 )
 
 const pathSessionAttr = "/zato/sso/session/attr"
@@ -73,5 +75,50 @@ func TestQuotaOverHTTP(t *testing.T) {
 	names := s.mustCall(t, http.MethodGet, pathSessionAttr+"/names", map[string]any{"ust": ust, "current_app": testApp, "target_ust": ust})
 	if got := fmt.Sprint(names["result"]); got != "[s]" {
 		t.Errorf("session attribute names: %s, want [s]", got)
+	}
+}
+
+// TestAbsentMarkersBoundedOverHTTP sends the reproduction of issue #11's finding 8 to serve with
+// cache.absent_max at 100: 20 GETs of 1,000 missing names each. Redis must then hold at most 100
+// "absent" markers of the user, where it held 20,000 before.
+func TestAbsentMarkersBoundedOverHTTP(t *testing.T) {
+	const (
+		absentMax = 100
+		gets      = 20
+		perGet    = 1000
+	)
+	userID := createUser(t, "create-user", "absent-flood", "Abs3nt-flood")
+	s := startServe(t, map[string]string{"ATTRCACHE_CACHE_ABSENT_MAX": fmt.Sprint(absentMax)})
+	ust := s.login(t, "absent-flood", "Abs3nt-flood", "")
+
+	rdb, err := testenv.RedisClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	markers := 0
+	for i := range gets {
+		names := make([]string, perGet)
+		keys := make([]string, perGet)
+		for j := range names {
+			names[j] = fmt.Sprintf("flood-%02d-%04d", i, j)
+			keys[j] = testPrefix + "{" + userID + "}:a:" + names[j]
+		}
+		answer := s.mustCall(t, http.MethodGet, pathUserAttr, map[string]any{"ust": ust, "current_app": testApp, "data": names})
+		if result, _ := answer["result"].(map[string]any); len(result) != perGet || result[names[0]] != nil {
+			t.Fatalf("GET %d of %d missing names: %d results, %s: %v; want every name, null", i, perGet, len(result), names[0], result[names[0]])
+		}
+		values, err := rdb.MGet(t.Context(), keys...).Result() // one user's keys: one hash slot
+		if err != nil {
+			t.Fatalf("MGET: %v", err)
+		}
+		for _, v := range values {
+			if v == "n" {
+				markers++
+			}
+		}
+	}
+	if markers > absentMax {
+		t.Errorf("after %d GETs of %d missing names Redis holds %d absent markers, want at most %d", gets, perGet, markers, absentMax)
 	}
 }
