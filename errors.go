@@ -43,6 +43,9 @@ const (
 	CodeInternalError    = "E008004"
 
 	CodeAttrExists = "E009001"
+
+	// attrcache's own codes (CONTRACT.md §10).
+	CodeQuotaExceeded = "E009103"
 )
 
 // Kind says how an error reaches a client; the HTTP layer maps each kind to one status.
@@ -146,6 +149,15 @@ var ErrNotFound = errors.New("not found")
 
 // ErrConflict is returned by stores when a unique key is already taken (a username, an attribute).
 var ErrConflict = errors.New("already exists")
+
+// ErrQuotaExceeded is returned by attribute stores when a write would take a user past a quota
+// (more attributes or more bytes of values than allowed). Nothing of that write is stored.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// QuotaExceeded returns E009103 (HTTP 403): the write would take the user past a quota.
+func QuotaExceeded() *Error {
+	return Denied(CodeQuotaExceeded, "the write would take the user past their quota of attributes or bytes")
+}
 
 // AsError returns err as an *Error, treating any other error as internal.
 func AsError(err error) *Error {

@@ -205,7 +205,7 @@ func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, 
 
 // load reads the attributes called names from the inner store, after checking, when
 // checkSession is set, that the session of a session scope is live, and caches them: those found
-// until they expire, the others as absent for the absent TTL.
+// until they expire, the others as absent for the absent TTL, within the user's absent budget.
 func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names []string, checkSession bool, now time.Time) (map[string]*attrcache.Attr, error) {
 	epoch := a.s.suspects.currentEpoch()
 	// A caller that missed just before another caller's load filled Redis would otherwise read
@@ -233,11 +233,12 @@ func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names [
 	}
 	writeTime := time.Now()
 	keys := a.s.keys.attrs(scope, names)
+	budget := a.s.keys.absentBudget(scope.UserID)
 	writes := make([]write, 0, len(names))
 	for i, name := range names {
 		attr, ok := attrs[name]
 		if !ok {
-			writes = append(writes, absentWrite(keys[i], writeTime.Add(a.s.absentTTL)))
+			writes = append(writes, absentWrite(keys[i], writeTime.Add(a.s.absentTTL)).withBudget(budget, a.s.absentMax))
 			continue
 		}
 		w, err := attrWrite(keys[i], attr, writeTime)

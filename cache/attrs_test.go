@@ -718,3 +718,116 @@ func (p *pipelineSizes) longestSent() int {
 	defer p.mu.Unlock()
 	return p.longest
 }
+
+// TestAbsentMarkersAreBounded floods one user's user and session scopes with reads of missing
+// names (20 reads of 1,000 names each) and checks that Redis holds at most Options.AbsentMax
+// absent markers for them, that the budget expires with the markers, that every read still
+// answers from the inner store, and that another user still gets markers of their own.
+func TestAbsentMarkersAreBounded(t *testing.T) {
+	ctx := context.Background()
+	const (
+		absentMax = 100
+		absentTTL = 2 * time.Minute
+		reads     = 20
+		perRead   = attrcache.MaxAttrItems
+	)
+	a, inner := newAttrTestStoreWith(t, newRedis(t), Options{AbsentMax: absentMax, AbsentTTL: absentTTL})
+	session := newScope(t, a, inner, true)
+	scopes := []attrcache.AttrScope{{UserID: session.UserID}, session}
+
+	var keys []string
+	for i := range reads {
+		scope := scopes[i%len(scopes)]
+		names := make([]string, perRead)
+		for j := range names {
+			names[j] = fmt.Sprintf("missing-%02d-%04d", i, j)
+		}
+		if got := cachedAttrs(t, a, scope, names...); len(got) != 0 {
+			t.Fatalf("read %d of missing names found %v", i, describeAttrs(got))
+		}
+		keys = append(keys, a.s.keys.attrs(scope, names)...)
+	}
+	if got := inner.counts()["Attrs"]; got != reads {
+		t.Errorf("inner Attrs calls = %d, want %d (one per read)", got, reads)
+	}
+
+	markers := 0
+	for chunk := range slices.Chunk(keys, perRead) { // one user's keys: one hash slot
+		values, err := a.s.rdb.MGet(ctx, chunk...).Result()
+		if err != nil {
+			t.Fatalf("MGET: %v", err)
+		}
+		for _, v := range values {
+			if v == absentMarker {
+				markers++
+			}
+		}
+	}
+	if markers != absentMax {
+		t.Errorf("Redis holds %d absent markers after %d reads of %d missing names, want the budget, %d", markers, reads, perRead, absentMax)
+	}
+	budgetTTL, err := a.s.rdb.PTTL(ctx, a.s.keys.absentBudget(session.UserID)).Result()
+	if err != nil {
+		t.Fatalf("PTTL of the budget: %v", err)
+	}
+	if budgetTTL <= 0 || budgetTTL > absentTTL {
+		t.Errorf("the absent budget's PTTL = %v, want within (0, %v]: it ends with the markers it counts", budgetTTL, absentTTL)
+	}
+
+	// The user past the budget: a missing name reads the inner store each time, and answers.
+	inner.reset()
+	for range 2 {
+		if got := cachedAttrs(t, a, session, "past-the-budget"); len(got) != 0 {
+			t.Fatalf("a read past the budget found %v", describeAttrs(got))
+		}
+	}
+	if got := inner.counts()["Attrs"]; got != 2 {
+		t.Errorf("inner Attrs calls for two reads past the budget = %d, want 2", got)
+	}
+	// Another user has a budget of their own.
+	other := newScope(t, a, inner, false)
+	cachedAttrs(t, a, other, "nope")
+	if e := cachedEntry(t, a, other, "nope"); e.state != entryAbsent {
+		t.Errorf("another user's missing attribute: Redis holds state %v, want the absent marker", e.state)
+	}
+}
+
+// TestAbsentBudgetScript checks writeScript's absent budget: markers are stored until the budget
+// has counted its most, a marker that is not stored (the key is taken) is not counted, and the
+// budget lasts until the latest expiry of the markers it counted.
+func TestAbsentBudgetScript(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newAttrTestStore(t, newRedis(t))
+	userID := attrcache.NewUserID() // one user: the budget and the markers share a hash slot
+	budget := a.s.keys.absentBudget(userID)
+	base := a.s.keys.attrPrefix(attrcache.AttrScope{UserID: userID})
+	later, sooner := time.Now().Add(time.Hour), time.Now().Add(time.Minute)
+	marker := func(name string, expireAt time.Time) write {
+		return absentWrite(base+name, expireAt).withBudget(budget, 2)
+	}
+	steps := []struct {
+		write      write
+		wantStored bool
+		wantBudget string
+	}{
+		{marker("a", later), true, fmt.Sprintf("1:%d", later.UnixMilli())},
+		{marker("a", later), false, fmt.Sprintf("1:%d", later.UnixMilli())}, // the key is taken
+		{marker("b", sooner), true, fmt.Sprintf("2:%d", later.UnixMilli())},
+		{marker("c", later), false, fmt.Sprintf("2:%d", later.UnixMilli())}, // the budget is spent
+	}
+	for i, st := range steps {
+		stored, err := a.s.apply(ctx, st.write)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if stored[0] != st.wantStored {
+			t.Errorf("step %d (%s): stored %v, want %v", i, st.write.key, stored[0], st.wantStored)
+		}
+		if got, _ := a.s.rdb.Get(ctx, budget).Result(); got != st.wantBudget {
+			t.Errorf("step %d: the budget holds %q, want %q", i, got, st.wantBudget)
+		}
+	}
+	if got := expireTimeMillis(t, a.s.rdb, budget); got != later.UnixMilli() {
+		t.Errorf("the budget expires at %d, want %d: the latest expiry of its markers", got, later.UnixMilli())
+	}
+}

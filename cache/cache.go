@@ -34,6 +34,10 @@ const DefaultPrincipalTTL = time.Hour
 // Options.AbsentTTL is 0.
 const DefaultAbsentTTL = 5 * time.Minute
 
+// DefaultAbsentMax is the most absent markers one user may have in Redis at once when
+// Options.AbsentMax is 0.
+const DefaultAbsentMax = 256
+
 // Cache look-up operations, the op label of the cache metrics.
 const (
 	opSession              = "session"
@@ -62,6 +66,9 @@ type Options struct {
 	// again does not reach the inner store; 0 means DefaultAbsentTTL. A write of the attribute
 	// ends it at once.
 	AbsentTTL time.Duration
+	// AbsentMax is the most absent markers one user may have in Redis at once (keys.go); 0
+	// means DefaultAbsentMax. A read of a missing attribute past it is not remembered.
+	AbsentMax int
 	// Metrics counts cache hits, misses and errors; nil counts nothing.
 	Metrics *metrics.Metrics
 	// Logger receives warnings about Redis failures; nil discards them.
@@ -78,6 +85,7 @@ type Store struct {
 	keys         keyspace
 	principalTTL time.Duration
 	absentTTL    time.Duration
+	absentMax    int
 	metrics      *metrics.Metrics
 	log          *slog.Logger
 	users        attrcache.UserStore
@@ -103,6 +111,9 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 	if opts.AbsentTTL <= 0 {
 		opts.AbsentTTL = DefaultAbsentTTL
 	}
+	if opts.AbsentMax <= 0 {
+		opts.AbsentMax = DefaultAbsentMax
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +126,7 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 		keys:         keyspace{prefix: opts.Prefix},
 		principalTTL: opts.PrincipalTTL,
 		absentTTL:    opts.AbsentTTL,
+		absentMax:    opts.AbsentMax,
 		metrics:      opts.Metrics,
 		log:          opts.Logger,
 		users:        users,

@@ -12,6 +12,14 @@ import (
 //	{prefix}{<user_id>}:s:<session hash>         one of the user's sessions
 //	{prefix}{<user_id>}:a:<name>                 one of the user's attributes
 //	{prefix}{<user_id>}:sa:<session hash>:<name> one attribute of one of the user's sessions
+//	{prefix}{<user_id>}:n                        the user's absent budget
+//
+// An attribute key may hold an "absent" marker: a read found nothing in the inner store. Markers
+// expire after the absent TTL, and the absent budget bounds them by design: it counts the
+// markers stored for the user (user and session attributes alike) and lives until the last of
+// them expires; at Options.AbsentMax no more are stored (a read of another missing name goes to
+// the inner store), so a user never has more than AbsentMax markers at once, however many
+// missing names are asked for.
 //
 // The braces make the user id a Redis Cluster hash tag: every key of one user lives in one slot,
 // so a multi-key command (MGET of a session and its principal, or of many attributes) or a
@@ -19,11 +27,12 @@ import (
 // that an operator can find it with `redis-cli --scan`; names hold no control characters, and
 // whatever else they hold comes after the tag and so cannot move it.
 const (
-	principalSuffix   = ":u"
-	sessionInfix      = ":s:"
-	userAttrInfix     = ":a:"
-	sessionAttrInfix  = ":sa:"
-	sessionAttrSuffix = ":"
+	principalSuffix    = ":u"
+	absentBudgetSuffix = ":n"
+	sessionInfix       = ":s:"
+	userAttrInfix      = ":a:"
+	sessionAttrInfix   = ":sa:"
+	sessionAttrSuffix  = ":"
 
 	// loggedHashLen is how much of a session hash a log line may show.
 	loggedHashLen = 8
@@ -40,6 +49,11 @@ func (ks keyspace) userTag(userID string) string {
 // principal returns the key of userID's Principal.
 func (ks keyspace) principal(userID string) string {
 	return ks.userTag(userID) + principalSuffix
+}
+
+// absentBudget returns the key of userID's absent budget.
+func (ks keyspace) absentBudget(userID string) string {
+	return ks.userTag(userID) + absentBudgetSuffix
 }
 
 // session returns the key of the session hash of userID.

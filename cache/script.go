@@ -25,7 +25,10 @@ import (
 // the value it replaces would have expired sooner (a session's natural end): past that point no
 // fill would store it anyway.
 //
-// The absent marker is stored only where the key does not exist.
+// The absent marker is stored only where the key does not exist, and, when KEYS[2] is given (the
+// user's absent budget), only while the budget has counted fewer than ARGV[4] markers: storing
+// one counts it and keeps the budget until the latest expiry of the markers it counted, so that
+// a user never has more than ARGV[4] markers at once. The budget holds "<count>:<expiry ms>".
 //
 // It returns 1 when it stored the value, 0 when it refused.
 var writeScript = redis.NewScript(writeScriptSource)
@@ -37,6 +40,23 @@ local expireAt = tonumber(ARGV[3])
 if ARGV[1] == '` + absentMarker + `' then
 	if current then
 		return 0
+	end
+	if KEYS[2] then
+		local count, budgetEnds = 0, expireAt
+		local budget = redis.call('GET', KEYS[2])
+		if budget then
+			local c, e = string.match(budget, '^(%d+):(%d+)$')
+			if c then
+				count = tonumber(c)
+				if tonumber(e) > budgetEnds then
+					budgetEnds = tonumber(e)
+				end
+			end
+		end
+		if count >= tonumber(ARGV[4]) then
+			return 0
+		end
+		redis.call('SET', KEYS[2], string.format('%d:%d', count + 1, budgetEnds), 'PXAT', string.format('%d', budgetEnds))
 	end
 elseif ARGV[1] == '` + tombstone + `' then
 	if current and current ~= '` + tombstone + `' then
@@ -72,6 +92,10 @@ type write struct {
 	value    string // encoded by encodeValue, a tombstone or absentMarker
 	version  int64
 	expireAt time.Time // zero: never (for a value)
+	// budgetKey, for an absent marker, is the key of its user's absent budget ("": none), which
+	// lets budgetMax markers be stored at once.
+	budgetKey string
+	budgetMax int
 }
 
 // tombstoneWrite returns the write that marks key deleted for good until expireAt at the latest.
@@ -89,6 +113,13 @@ func versionedTombstoneWrite(key string, version int64, expireAt time.Time) writ
 // at key, unless Redis already holds something there.
 func absentWrite(key string, expireAt time.Time) write {
 	return write{key: key, value: absentMarker, expireAt: expireAt}
+}
+
+// withBudget returns the absent marker w that is stored only within the budget at budgetKey,
+// which allows max markers at once.
+func (w write) withBudget(budgetKey string, max int) write {
+	w.budgetKey, w.budgetMax = budgetKey, max
+	return w
 }
 
 // expireAtArg returns w's expiry as writeScript takes it.
@@ -115,6 +146,10 @@ func (s *Store) apply(ctx context.Context, writes ...write) (stored []bool, err 
 func (s *Store) applyWith(ctx context.Context, eval, script string, writes []write) ([]bool, error) {
 	cmds := make([]redis.Cmder, len(writes))
 	for i, w := range writes {
+		if w.budgetKey != "" {
+			cmds[i] = redis.NewCmd(ctx, eval, script, 2, w.key, w.budgetKey, w.value, w.version, w.expireAtArg(), w.budgetMax)
+			continue
+		}
 		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, w.expireAtArg())
 	}
 	if err := s.co.do(ctx, cmds...); err != nil {

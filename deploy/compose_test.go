@@ -344,20 +344,38 @@ func TestComposeRequiresTheSecretKey(t *testing.T) {
 	}
 }
 
-func TestComposeStopGracePeriodCoversTheShutdownTimeout(t *testing.T) {
+// TestComposeStopGracePeriodCoversDrainAndShutdown checks that Docker's stop_grace_period
+// leaves attrcache, after SIGTERM, its drain delay and then its shutdown timeout (each from the
+// compose environment, else from configs/attrcache.yaml) before it is killed.
+func TestComposeStopGracePeriodCoversDrainAndShutdown(t *testing.T) {
 	var cfg struct {
 		HTTP struct {
 			ShutdownTimeout string `yaml:"shutdown_timeout"`
+			DrainDelay      string `yaml:"drain_delay"`
 		} `yaml:"http"`
 	}
 	readYAML(t, "configs/attrcache.yaml", &cfg)
-	shutdown, err := time.ParseDuration(cfg.HTTP.ShutdownTimeout)
-	if err != nil {
-		t.Fatalf("http.shutdown_timeout: %v", err)
+	svc := service(t, project(t), attrcacheService)
+	setting := func(envName, fromFile string) time.Duration {
+		t.Helper()
+		value := fromFile
+		if v := envValue(svc, envName); v != "" {
+			value = v
+		}
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			t.Fatalf("%s: %v", envName, err)
+		}
+		return d
 	}
-	grace := service(t, project(t), attrcacheService).StopGracePeriod
-	if grace == nil || time.Duration(*grace) <= shutdown {
-		t.Errorf("stop_grace_period = %v, want more than http.shutdown_timeout %v", grace, shutdown)
+	shutdown := setting("ATTRCACHE_HTTP_SHUTDOWN_TIMEOUT", cfg.HTTP.ShutdownTimeout)
+	drain := setting("ATTRCACHE_HTTP_DRAIN_DELAY", cfg.HTTP.DrainDelay)
+	if drain <= 0 {
+		t.Errorf("attrcache drains for %v after SIGTERM, want a drain delay so that a load balancer can take it out", drain)
+	}
+	grace := svc.StopGracePeriod
+	if grace == nil || time.Duration(*grace) <= drain+shutdown {
+		t.Errorf("stop_grace_period = %v, want more than http.drain_delay %v + http.shutdown_timeout %v", grace, drain, shutdown)
 	}
 }
 

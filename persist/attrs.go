@@ -119,7 +119,7 @@ func (db *DB) setAttrs(ctx context.Context, scope attrcache.AttrScope, items []a
 // setAttrsAlone does the work of SetAttrs, for items with distinct names, in a transaction of
 // its own: in one round trip for a user scope when it fits in a packet.
 func (db *DB) setAttrsAlone(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
-	if !scope.IsSession() {
+	if !scope.IsSession() && !db.quota.on() {
 		keys := keysOfItems(scope, items)
 		byKey, fits, err := db.upsertUserAttrs(ctx, rowsOf(scope, items, now))
 		if fits {
@@ -140,7 +140,13 @@ func (db *DB) setAttrsAlone(ctx context.Context, scope attrcache.AttrScope, item
 
 // setAttrsIn does the work of SetAttrs, for items with distinct names, in tx.
 func (db *DB) setAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	if err := db.lockQuotaOrNotFound(ctx, tx, scope.UserID); err != nil {
+		return nil, err
+	}
 	if err := lockLiveSession(ctx, tx, scope, now); err != nil {
+		return nil, err
+	}
+	if err := db.checkQuota(ctx, tx, scope, items, now); err != nil {
 		return nil, err
 	}
 	if err := db.writeAttrs(ctx, tx, rowsOf(scope, items, now), updateExisting); err != nil {
@@ -166,6 +172,9 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	}
 	var created []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockQuotaOrNotFound(ctx, tx, scope.UserID); err != nil {
+			return err
+		}
 		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
 			return err
 		}
@@ -173,6 +182,9 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		if _, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys+" AND expiration_time <= ?",
 			append(keyArgs, now)...); err != nil {
 			return mapError(err)
+		}
+		if err := db.checkQuota(ctx, tx, scope, items, now); err != nil {
+			return err
 		}
 		if err := db.writeAttrs(ctx, tx, rowsOf(scope, items, now), failOnExisting); err != nil {
 			return err
@@ -203,6 +215,9 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	var updated []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		updated = nil // what an attempt rolled back at its commit had updated
+		if found, err := db.lockQuota(ctx, tx, scope.UserID); err != nil || !found {
+			return err // a user that does not exist has no attributes
+		}
 		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
 			return err
 		}
@@ -215,6 +230,9 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		})
 		if len(existing) == 0 {
 			return nil
+		}
+		if err := db.checkQuota(ctx, tx, scope, existing, now); err != nil {
+			return err
 		}
 		// Every row is live and locked: the upsert only updates.
 		if err := db.writeAttrs(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {

@@ -56,8 +56,11 @@ type DB struct {
 	// maxPacket is the size of the largest statement that both the server (max_allowed_packet)
 	// and the driver accept; writes of many attributes are split to stay under it.
 	maxPacket int
-	// committer batches single-attribute writes of SetAttrs; nil when group commit is off.
+	// committer batches single-attribute writes of SetAttrs; nil when group commit is off, or a
+	// quota is on.
 	committer *groupCommitter
+	// quota bounds what each user stores; the zero Quota bounds nothing.
+	quota Quota
 }
 
 var (
@@ -141,8 +144,8 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	oneTrip.SetConnMaxLifetime(connMaxLifetime)
 	oneTrip.SetConnMaxIdleTime(connMaxIdleTime)
 
-	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket}
-	if o.groupCommit.on() {
+	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota}
+	if o.groupCommit.on() && !o.quota.on() {
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
 	}
 	return db, nil

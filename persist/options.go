@@ -17,6 +17,7 @@ type options struct {
 	maxOpenConns int
 	maxIdleConns int
 	groupCommit  GroupCommit
+	quota        Quota
 	metrics      *metrics.Metrics
 }
 
@@ -34,6 +35,9 @@ func newOptions(opts []Option) (options, error) {
 	}
 	if err := o.groupCommit.check(); err != nil {
 		return options{}, fmt.Errorf("group commit: %w", err)
+	}
+	if o.quota.MaxAttrs < 0 || o.quota.MaxBytes < 0 {
+		return options{}, fmt.Errorf("quota: %d attributes, %d bytes, want 0 (no limit) or more", o.quota.MaxAttrs, o.quota.MaxBytes)
 	}
 	return o, nil
 }
@@ -54,6 +58,13 @@ func WithMetrics(m *metrics.Metrics) Option {
 // GroupCommit leaves it off.
 func WithGroupCommit(gc GroupCommit) Option {
 	return func(o *options) { o.groupCommit = gc }
+}
+
+// WithQuota bounds what each user may store, as q says; the zero Quota, the default, bounds
+// nothing. With a limit set, every write of attributes is a transaction of its own, statement
+// by statement (no group commit, no one-round-trip writes), that checks the quota (Quota).
+func WithQuota(q Quota) Option {
+	return func(o *options) { o.quota = q }
 }
 
 // GroupCommit configures the group commit of SetAttrs calls that write one attribute: instead

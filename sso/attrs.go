@@ -574,12 +574,14 @@ func invalidAttrName() *attrcache.Error {
 }
 
 // attrStoreError turns an error of the attribute store into what the caller sees: a taken name
-// is E009001, and a scope that is gone (a deleted user, an ended session) is E005001 or E007001;
+// is E009001, a quota exceeded E009103, and a scope that is gone (a deleted user, an ended session) is E005001 or E007001;
 // see storeError for the rest.
 func attrStoreError(err error, op string, scope attrcache.AttrScope) error {
 	switch {
 	case errors.Is(err, attrcache.ErrConflict):
 		return attrcache.Denied(attrcache.CodeAttrExists, "an attribute of that name already exists")
+	case errors.Is(err, attrcache.ErrQuotaExceeded):
+		return attrcache.QuotaExceeded()
 	case scope.IsSession():
 		return storeError(err, op, noSuchSession())
 	default:

@@ -43,6 +43,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		Prefix:       cfg.Redis.Prefix,
 		PrincipalTTL: cfg.Cache.PrincipalTTL,
 		AbsentTTL:    cfg.Cache.AbsentTTL,
+		AbsentMax:    cfg.Cache.AbsentMax,
 		Metrics:      m,
 		Logger:       logger,
 	}, db, db)

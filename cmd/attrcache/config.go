@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/cache"
 	"github.com/attrcache/attrcache/persist"
 	"github.com/attrcache/attrcache/sso"
 )
@@ -55,6 +56,7 @@ type config struct {
 	LoginThrottle  throttleConfig `yaml:"login_throttle"`
 	Search         searchConfig   `yaml:"search"`
 	Attributes     attrsConfig    `yaml:"attributes"`
+	Quota          quotaConfig    `yaml:"quota"`
 	Purge          purgeConfig    `yaml:"purge"`
 	Log            logConfig      `yaml:"log"`
 	Debug          debugConfig    `yaml:"debug"`
@@ -69,6 +71,7 @@ type httpConfig struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	DrainDelay        time.Duration `yaml:"drain_delay"`
 }
 
 type mysqlConfig struct {
@@ -94,6 +97,7 @@ type redisConfig struct {
 type cacheConfig struct {
 	PrincipalTTL time.Duration `yaml:"principal_ttl"`
 	AbsentTTL    time.Duration `yaml:"absent_ttl"`
+	AbsentMax    int           `yaml:"absent_max"`
 }
 
 type sessionConfig struct {
@@ -129,6 +133,11 @@ type attrsConfig struct {
 	MaxValueBytes int `yaml:"max_value_bytes"`
 }
 
+type quotaConfig struct {
+	MaxAttrs int   `yaml:"max_attrs"`
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
 type purgeConfig struct {
 	Interval time.Duration `yaml:"interval"`
 	Batch    int           `yaml:"batch"`
@@ -157,6 +166,7 @@ func defaultConfig() config {
 			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      8 << 20,
 			ShutdownTimeout:   15 * time.Second,
+			DrainDelay:        5 * time.Second,
 		},
 		MySQL: mysqlConfig{
 			DSN:          "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true",
@@ -169,7 +179,7 @@ func defaultConfig() config {
 			Addrs:  []string{},
 			Prefix: "attrcache:",
 		},
-		Cache:          cacheConfig{PrincipalTTL: 5 * time.Minute, AbsentTTL: 5 * time.Minute},
+		Cache:          cacheConfig{PrincipalTTL: 5 * time.Minute, AbsentTTL: 5 * time.Minute, AbsentMax: cache.DefaultAbsentMax},
 		Apps:           d.Apps,
 		SignupApps:     append([]string{}, d.SignupApps...),
 		ApprovalNeeded: d.ApprovalNeeded,
@@ -347,6 +357,7 @@ func (cfg *config) validate() error {
 		{"http.max_header_bytes", cfg.HTTP.MaxHeaderBytes <= 0, "must be positive"},
 		{"http.max_body_bytes", cfg.HTTP.MaxBodyBytes <= 0, "must be positive"},
 		{"http.shutdown_timeout", cfg.HTTP.ShutdownTimeout <= 0, "must be positive"},
+		{"http.drain_delay", cfg.HTTP.DrainDelay < 0, "must not be negative (0: no drain)"},
 		{"mysql.dsn", cfg.MySQL.DSN == "", "must be a go-sql-driver DSN"},
 		{"mysql.max_open_conns", cfg.MySQL.MaxOpenConns < 1, "must be at least 1"},
 		{"mysql.max_idle_conns", cfg.MySQL.MaxIdleConns < 0 || cfg.MySQL.MaxIdleConns > cfg.MySQL.MaxOpenConns, "must be 0 to mysql.max_open_conns"},
@@ -356,6 +367,7 @@ func (cfg *config) validate() error {
 		{"redis.master", cfg.Redis.Master != "" && len(cfg.Redis.Addrs) == 0, "needs redis.addrs, the Sentinel addresses"},
 		{"cache.principal_ttl", cfg.Cache.PrincipalTTL <= 0, "must be positive"},
 		{"cache.absent_ttl", cfg.Cache.AbsentTTL <= 0, "must be positive"},
+		{"cache.absent_max", cfg.Cache.AbsentMax < 1, "must be at least 1"},
 		{"apps", len(cfg.Apps) == 0, "must name at least one application"},
 		{"session.expiry", cfg.Session.Expiry < time.Second, "must be at least 1s"},
 		{"password.min_length", cfg.Password.MinLength < 1, "must be at least 1"},
@@ -371,6 +383,8 @@ func (cfg *config) validate() error {
 		{"search.default_page_size", cfg.Search.DefaultPageSize < 1, "must be at least 1"},
 		{"search.max_page_size", cfg.Search.MaxPageSize < cfg.Search.DefaultPageSize, "must be at least search.default_page_size"},
 		{"attributes.max_value_bytes", cfg.Attributes.MaxValueBytes < 1, "must be at least 1"},
+		{"quota.max_attrs", cfg.Quota.MaxAttrs < 0, "must not be negative (0: no limit)"},
+		{"quota.max_bytes", cfg.Quota.MaxBytes < 0, "must not be negative (0: no limit)"},
 		{"purge.interval", cfg.Purge.Interval <= 0, "must be positive"},
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
@@ -446,13 +460,14 @@ func (cfg *config) ssoConfig() sso.Config {
 	return c
 }
 
-// persistOptions returns the options of persist.Open that the MySQL settings give: the pool
-// sizes and group commit.
+// persistOptions returns the options of persist.Open that the settings give: the pool sizes,
+// group commit and the quotas.
 func (cfg *config) persistOptions() []persist.Option {
 	gc := cfg.MySQL.GroupCommit
 	return []persist.Option{
 		persist.WithPoolSize(cfg.MySQL.MaxOpenConns, cfg.MySQL.MaxIdleConns),
 		persist.WithGroupCommit(persist.GroupCommit{MaxRows: gc.MaxRows, MaxWait: gc.MaxWait, Workers: gc.Workers}),
+		persist.WithQuota(persist.Quota{MaxAttrs: cfg.Quota.MaxAttrs, MaxBytes: cfg.Quota.MaxBytes}),
 	}
 }
 

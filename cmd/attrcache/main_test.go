@@ -29,6 +29,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envRunMain) != "" {
+		main() // the test binary as the attrcache command: see startServeProcess
+		os.Exit(0)
+	}
 	var err error
 	if testDSN, err = testenv.FreshDatabase("cmd"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -381,7 +385,8 @@ type servingTest struct {
 // startServe runs `attrcache serve args...` with extra settings and waits until /healthz answers.
 func startServe(t *testing.T, extra map[string]string, args ...string) *servingTest {
 	t.Helper()
-	env := map[string]string{"ATTRCACHE_HTTP_ADDR": "127.0.0.1:0", "ATTRCACHE_LOG_FORMAT": "json", "ATTRCACHE_LOG_LEVEL": "info"}
+	env := map[string]string{"ATTRCACHE_HTTP_ADDR": "127.0.0.1:0", "ATTRCACHE_HTTP_DRAIN_DELAY": "0s",
+		"ATTRCACHE_LOG_FORMAT": "json", "ATTRCACHE_LOG_LEVEL": "info"}
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,9 +21,10 @@ import (
 )
 
 // serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
-// and then shuts down gracefully: it stops accepting connections, lets the requests in flight
-// finish within http.shutdown_timeout, and only then closes the data stores (the cache, MySQL,
-// Redis). With debug.pprof_addr set, it also serves the runtime profiles there, from before the
+// and then shuts down gracefully: /readyz answers 503 at once while requests are still accepted
+// and served for http.drain_delay, then it stops accepting connections, lets the requests in
+// flight finish within http.shutdown_timeout, and only then closes the data stores (the cache,
+// MySQL, Redis). With debug.pprof_addr set, it also serves the runtime profiles there, from before the
 // migrations until the very end. It returns nil when every request in flight finished in time.
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve")
@@ -67,18 +70,39 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer stopPurger()
 
 	registry.MustRegister(metrics.NewMySQLCollector(b.db.SQL().Stats), metrics.NewRedisPoolCollector(b.redis.PoolStats))
+	var drain drainState
 	handler := httpapi.NewServer(b.api, httpapi.Options{
 		Logger:         logger,
 		Metrics:        m,
-		Ready:          b.ready,
+		Ready:          drain.ready(b.ready),
 		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
 	}
-	return listenAndServe(ctx, cfg.HTTP, handler, logger)
+	return listenAndServe(ctx, cfg.HTTP, handler, &drain, logger)
 }
+
+// errDraining is what /readyz reports once the server has begun to shut down.
+var errDraining = errors.New("shutting down: draining connections")
+
+// drainState says whether the server has begun to shut down. The zero value is not draining.
+type drainState struct{ draining atomic.Bool }
+
+// ready returns the readiness check that fails with errDraining once drain has begun, and is
+// backends otherwise.
+func (d *drainState) ready(backends func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if d.draining.Load() {
+			return errDraining
+		}
+		return backends(ctx)
+	}
+}
+
+// begin marks the server as draining.
+func (d *drainState) begin() { d.draining.Store(true) }
 
 // testHookWrapHandler, set by tests only, wraps the HTTP handler that serve builds, so that a
 // test can watch or hold requests as the server receives them.
@@ -134,10 +158,13 @@ func (c *cli) serveKeyring(dev bool) (*attrcache.Keyring, error) {
 	return attrcache.ParseSecretKey(key)
 }
 
-// listenAndServe serves handler on the configured address until ctx is cancelled, then stops
-// accepting connections and waits, at most the shutdown timeout, for requests in flight. When
-// they do not finish in time, it closes their connections and returns an error.
-func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, logger *slog.Logger) error {
+// listenAndServe serves handler on the configured address until ctx is cancelled. Then it
+// shuts down in lame-duck fashion: it marks drain as begun (so /readyz answers 503), keeps
+// accepting and serving for the drain delay, with keep-alives off so that clients open their
+// next connections elsewhere, then stops accepting connections and waits, at most the shutdown
+// timeout, for requests in flight. When they do not finish in time, it closes their connections
+// and returns an error.
+func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, drain *drainState, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
@@ -159,6 +186,18 @@ func listenAndServe(ctx context.Context, cfg httpConfig, handler http.Handler, l
 	case err := <-served:
 		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
+	}
+	drain.begin()
+	if cfg.DrainDelay > 0 {
+		logger.Info("draining: not ready, still serving", "delay", cfg.DrainDelay)
+		srv.SetKeepAlivesEnabled(false)
+		delay := time.NewTimer(cfg.DrainDelay)
+		select {
+		case err := <-served:
+			delay.Stop()
+			return fmt.Errorf("serving HTTP: %w", err)
+		case <-delay.C:
+		}
 	}
 	logger.Info("shutting down", "deadline", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
