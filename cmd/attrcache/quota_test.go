@@ -9,8 +9,6 @@ import (
 	"github.com/attrcache/attrcache/internal/testenv"
 )
 
-const pathSessionAttr = "/zato/sso/session/attr"
-
 // TestQuotaOverHTTP runs serve with quotas of 3 attributes and 64 bytes of values per user and
 // checks, over HTTP, that a write over either answers 403 E009103 and stores nothing (single,
 // many, session attributes), while writes within them work: a value replaced by one of the
