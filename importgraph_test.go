@@ -142,10 +142,10 @@ func TestImportGraph(t *testing.T) {
 }
 
 // TestOnlyPersistImportsTheDriver keeps MySQL's driver inside persist (and the test support that
-// creates test databases): everything else sees the database only through the store interfaces.
+// creates test databases and stacks over them): everything else sees the database only through the store interfaces.
 func TestOnlyPersistImportsTheDriver(t *testing.T) {
 	// bench/rawmysql measures the driver alone, the baseline the service is compared with.
-	allowed := []string{pkgPath("persist"), pkgPath("internal/testenv"), pkgPath("bench/rawmysql")}
+	allowed := []string{pkgPath("persist"), pkgPath("internal/testenv"), pkgPath("internal/stacktest"), pkgPath("bench/rawmysql")}
 	for path, info := range loadGraph(t) {
 		if !inModule(path) || slices.Contains(allowed, path) {
 			continue
