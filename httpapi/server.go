@@ -39,6 +39,14 @@ const cidHeader = "X-Zato-CID"
 // cidHeaderKey is cidHeader as http.Header stores it (its canonical form).
 var cidHeaderKey = http.CanonicalHeaderKey(cidHeader)
 
+// Headers of every answer (CONTRACT.md §2): answers carry USTs and decrypted values, which no
+// cache may keep, and are JSON, which no browser may sniff as something else. The slices are
+// shared by every response and never modified.
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)
+
 // unmatchedRoute labels the metrics and logs of requests that matched no path.
 const unmatchedRoute = "unmatched"
 
@@ -118,7 +126,10 @@ func (s *server) observe(h observedHandler) gin.HandlerFunc {
 		start := time.Now()
 		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
 		ex.cidHeader[0] = ex.cid
-		c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
+		header := c.Writer.Header()
+		header[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
+		header["Cache-Control"] = noStore
+		header["X-Content-Type-Options"] = noSniff
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -140,7 +151,7 @@ func (s *server) observe(h observedHandler) gin.HandlerFunc {
 func (s *server) record(c *gin.Context, ex *exchange, elapsed time.Duration) {
 	route := s.routeLabel(c)
 	status := c.Writer.Status()
-	s.metrics.ObserveHTTP(route, c.Request.Method, status, elapsed)
+	s.metrics.ObserveHTTP(route, methodLabel(c.Request.Method), status, elapsed)
 
 	level := slog.LevelInfo
 	if status >= http.StatusInternalServerError {
@@ -177,4 +188,17 @@ func (s *server) routeLabel(c *gin.Context) string {
 		return c.Request.URL.Path
 	}
 	return unmatchedRoute
+}
+
+// otherMethod labels the metrics of a request whose method no route serves.
+const otherMethod = "other"
+
+// methodLabel returns the metrics label of an HTTP method: the method when a route serves it
+// (anyVerb lists them all), else otherMethod, so that made-up methods add no series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return method
+	}
+	return otherMethod
 }
