@@ -75,7 +75,7 @@ func FuzzDecodeObject(f *testing.F) {
 func checkDecodeObject(t *testing.T, body []byte) {
 	t.Helper()
 	wantValues, wantTexts, wantErr := decodeWithDecoder(body)
-	values, texts, err := decodeObject(bytes.Clone(body))
+	values, texts, err := decodeObject(bytes.Clone(body), nil)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("decodeObject(%q): error %v, want %v", body, err, wantErr)
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -14,11 +13,8 @@ import (
 // request is what an endpoint is given: the decoded input and the client's identity.
 type request struct {
 	cid string
-	// in holds the body's keys with the query string's over them.
+	// in holds the keys the endpoint reads: the body's, with the query string's over them.
 	in *input
-	// body holds the body's keys alone (PATCH /zato/sso/user considers only those). Without a
-	// query string it is the same map as in's values; neither is ever modified.
-	body map[string]any
 	// remoteAddr is the client's address (see remoteAddr); userAgent its User-Agent header.
 	remoteAddr string
 	userAgent  string
@@ -26,33 +22,33 @@ type request struct {
 	input input // in points here: one allocation for both
 }
 
-// readRequest reads the request's input. The body is parsed as a JSON object whatever its
-// Content-Type says, for every verb; an empty body is {}. A body over maxBytes gives a 413, one
-// that is not a JSON object a 400 E008002. Query-string parameters are added over the body's
-// keys (the first value of a repeated parameter).
-func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, maxBytes int64) (*request, error) {
-	data, err := readBody(http.MaxBytesReader(w, r.Body, maxBytes), min(r.ContentLength, maxBytes))
+// readRequest reads the input spec says the endpoint reads. The body is parsed as a JSON object
+// whatever its Content-Type says, for every verb; an empty body is {}. A body over spec.maxBytes
+// gives a 413, one that is not a JSON object (or passes spec's bounds) a 400 E008002.
+// Query-string parameters that spec reads are added over the body's keys (the first value of a
+// repeated parameter), as strings.
+func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inputSpec) (*request, error) {
+	data, err := readBody(http.MaxBytesReader(w, r.Body, spec.maxBytes), min(r.ContentLength, spec.maxBytes))
 	if err != nil {
 		return nil, err
 	}
-	body, texts, err := decodeObject(data)
+	values, texts, err := decodeObject(data, spec)
 	if err != nil {
 		return nil, err
 	}
-	merged := body
 	if r.URL.RawQuery != "" {
-		merged = maps.Clone(body)
-		for key, values := range r.URL.Query() {
-			merged[key] = values[0]
-			texts[key], _ = json.Marshal(values[0]) // a string always encodes
+		for key, list := range r.URL.Query() {
+			if spec.reads(key) {
+				values[key] = list[0]
+				texts[key], _ = json.Marshal(list[0]) // a string always encodes
+			}
 		}
 	}
 	req := &request{
 		cid:        ex.cid,
-		body:       body,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
-		input:      input{values: merged, texts: texts},
+		input:      input{values: values, texts: texts},
 	}
 	req.in = &req.input
 	return req, nil
@@ -203,16 +199,26 @@ func (in *input) lookupBool(key string) (value, ok bool) {
 	case bool:
 		return v, true
 	case string:
-		switch strings.ToLower(v) {
-		case "true", "1":
-			return true, true
-		case "false", "0":
-			return false, true
-		case "":
+		if v == "" {
 			return false, false
+		}
+		if b, ok := parseBoolText(v); ok {
+			return b, true
 		}
 	}
 	in.wrongType(key, "a boolean")
+	return false, false
+}
+
+// parseBoolText reads a boolean sent as a string, as a query string sends it: "true" or "1",
+// "false" or "0", in any case.
+func parseBoolText(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
 	return false, false
 }
 

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/attrcache/attrcache"
 	"github.com/attrcache/attrcache/metrics"
@@ -27,7 +29,15 @@ type Options struct {
 	Metrics        *metrics.Metrics                // nil: none
 	Ready          func(ctx context.Context) error // /readyz; nil: always ready
 	MetricsHandler http.Handler                    // served at /metrics; nil: 404
-	MaxBodyBytes   int64                           // 0: 1 MiB
+	// MaxBodyBytes bounds every request body (the routes have smaller bounds of their own, see
+	// limits.go); 0: 1 MiB.
+	MaxBodyBytes int64
+	// MaxInflightBodyBytes bounds the bytes of request bodies that all requests together may
+	// hold at once; 0: no bound. A bound below MaxBodyBytes lowers MaxBodyBytes to it.
+	MaxInflightBodyBytes int64
+	// MaxAttrValueBytes is the attribute value limit of the sso.API (sso.Config's), from which
+	// the attribute endpoints' body bound derives; 0: attrcache.DefaultMaxValueBytes.
+	MaxAttrValueBytes int
 }
 
 // defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -69,6 +79,11 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = defaultMaxBodyBytes
 	}
+	if opts.MaxInflightBodyBytes > 0 {
+		s.maxBodyBytes = min(s.maxBodyBytes, opts.MaxInflightBodyBytes)
+		s.inflightBodies = semaphore.NewWeighted(opts.MaxInflightBodyBytes)
+	}
+	s.maxAttrValueBytes = cmp.Or(max(opts.MaxAttrValueBytes, 0), attrcache.DefaultMaxValueBytes)
 
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
@@ -93,6 +108,9 @@ type server struct {
 	metricsHandler http.Handler
 	maxBodyBytes   int64
 	knownPaths     map[string]bool // every routed path, to label a 405 by its path
+
+	inflightBodies    *semaphore.Weighted // the body bytes requests may hold at once; nil: no bound
+	maxAttrValueBytes int
 }
 
 // exchange is what observe, the handler and the response writers record about one request.
