@@ -13,14 +13,14 @@ import (
 )
 
 // readBody reads a request body whole. sizeHint is the body's announced length (its
-// Content-Length; 0 or less when unknown), which sizes the first buffer, up to
-// maxBodyPrealloc. A body over the limit of an http.MaxBytesReader is errBodyTooLarge; any
+// Content-Length; 0 or less when unknown), which sizes the first buffer; the caller bounds it
+// (see maxBodyPrealloc). A body over the limit of an http.MaxBytesReader is errBodyTooLarge; any
 // other read failure a 400 E008002.
 func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
 	size := 512
 	if sizeHint > 0 {
 		// One byte more than announced, so that the read that meets the end needs no growth.
-		size = int(min(sizeHint+1, maxBodyPrealloc))
+		size = int(sizeHint + 1)
 	}
 	data := make([]byte, 0, size)
 	for {
@@ -42,7 +42,9 @@ func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
 }
 
 // maxBodyPrealloc bounds the buffer that a body's announced length alone makes readBody
-// allocate: a client that announces a large body must send it before it costs more.
+// allocate when the body bytes in flight are not bounded (Options.MaxInflightBodyBytes): a
+// client that announces a large body must send it before it costs more. Within that bound, the
+// announced length is reserved before the body is read, and allocated at once.
 const maxBodyPrealloc = 64 << 10
 
 // inputSpec is what an endpoint reads of a request: the keys it reads, and how much a request

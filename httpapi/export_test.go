@@ -38,7 +38,7 @@ func Routes() []RouteKeys {
 func ReadInput(r *http.Request) (map[string]any, error) {
 	for _, rt := range tableServer().routeTable() {
 		if rt.method == r.Method && rt.path == r.URL.Path {
-			req, err := readRequest(r, httptest.NewRecorder(), &exchange{}, rt.input)
+			req, err := readRequest(r, httptest.NewRecorder(), &exchange{}, rt.input, false)
 			if err != nil {
 				return nil, err
 			}

@@ -26,9 +26,14 @@ type request struct {
 // whatever its Content-Type says, for every verb; an empty body is {}. A body over spec.maxBytes
 // gives a 413, one that is not a JSON object (or passes spec's bounds) a 400 E008002.
 // Query-string parameters that spec reads are added over the body's keys (the first value of a
-// repeated parameter), as strings.
-func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inputSpec) (*request, error) {
-	data, err := readBody(http.MaxBytesReader(w, r.Body, spec.maxBytes), min(r.ContentLength, spec.maxBytes))
+// repeated parameter), as strings. With reserved, the body's announced length has been reserved
+// (see reserveBody) and is allocated at once; else at most maxBodyPrealloc of it.
+func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inputSpec, reserved bool) (*request, error) {
+	sizeHint := min(r.ContentLength, spec.maxBytes)
+	if !reserved {
+		sizeHint = min(sizeHint, maxBodyPrealloc)
+	}
+	data, err := readBody(http.MaxBytesReader(w, r.Body, spec.maxBytes), sizeHint)
 	if err != nil {
 		return nil, err
 	}

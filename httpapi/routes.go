@@ -148,7 +148,7 @@ func (s *server) run(c *gin.Context, ex *exchange, e endpoint, spec *inputSpec) 
 		return nil, err
 	}
 	defer release()
-	req, err := readRequest(c.Request, c.Writer, ex, spec)
+	req, err := readRequest(c.Request, c.Writer, ex, spec, s.inflightBodies != nil)
 	if err != nil {
 		return nil, err
 	}
