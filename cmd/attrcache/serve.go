@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,7 +19,8 @@ import (
 	"github.com/attrcache/attrcache/persist"
 )
 
-// serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
+// serve runs `attrcache serve [--dev]`: it sets the Go runtime's memory limit (memory.limit,
+// until it returns), migrates, then answers HTTP until ctx is cancelled,
 // and then shuts down gracefully: it stops accepting connections, lets the requests in flight
 // finish within http.shutdown_timeout, and only then closes the data stores (the cache, MySQL,
 // Redis). With debug.pprof_addr set, it also serves the runtime profiles there, from before the
@@ -36,6 +38,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logOut := newBufferedLog(c.stderr)
 	defer logOut.Close()
 	logger := newLogger(cfg, logOut)
+	if cfg.Memory.Limit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.Memory.Limit))
+	}
 	keys, err := c.serveKeyring(*dev)
 	if err != nil {
 		return err
@@ -73,6 +78,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Ready:          b.ready,
 		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+
+		MaxInflightBodyBytes: cfg.Memory.MaxInflightBodyBytes,
+		MaxAttrValueBytes:    cfg.Attributes.MaxValueBytes,
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)

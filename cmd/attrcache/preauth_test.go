@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// servedProcess is `attrcache serve` built and run as a process of its own, so that its memory
+// can be measured apart from the test's.
+type servedProcess struct {
+	cmd     *exec.Cmd
+	baseURL string
+	stderr  *syncBuffer
+}
+
+// startServeProcess builds the attrcache binary, runs `attrcache serve` against the test
+// backends with extra settings, and waits until /healthz answers. The process is stopped with
+// SIGTERM at the end of the test.
+func startServeProcess(t *testing.T, extra map[string]string) *servedProcess {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "attrcache")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := map[string]string{"ATTRCACHE_HTTP_ADDR": "127.0.0.1:0", "ATTRCACHE_LOG_FORMAT": "json", "ATTRCACHE_LOG_LEVEL": "info"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := &servedProcess{cmd: exec.Command(bin, "serve"), stderr: &syncBuffer{}}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range testEnvVars(env) {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-exited
+		}
+	})
+	pollUntil(t, "serve to log its address", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("serve exited before listening:\n%s", p.stderr)
+		default:
+		}
+		addr := loggedAddr(p.stderr.String())
+		p.baseURL = "http://" + addr
+		return addr != ""
+	})
+	pollUntil(t, "/healthz", func() bool { return p.healthy(context.Background()) == nil })
+	return p
+}
+
+// healthy returns nil when /healthz answers 200 within 5 s.
+func (p *servedProcess) healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM), in bytes.
+func (p *servedProcess) peakRSS(t *testing.T) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no /proc to read the peak RSS from: %v", err)
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		if rest, ok := strings.CutPrefix(scanner.Text(), "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return kib << 10
+		}
+	}
+	t.Fatalf("/proc/%d/status has no VmHWM", p.cmd.Process.Pid)
+	return 0
+}
+
+// hostileBody returns issue #11's hostile body of size bytes: the given keys, then "zzz", a
+// list of [0] as long as fits.
+func hostileBody(keys string, size int) []byte {
+	head := `{` + keys + `,"zzz":[`
+	const tail = `[0]]}`
+	n := (size - len(head) - len(tail)) / len("[0],")
+	body := make([]byte, 0, size)
+	body = append(body, head...)
+	body = append(body, bytes.Repeat([]byte("[0],"), n)...)
+	body = append(body, tail...)
+	return append(body, bytes.Repeat([]byte(" "), size-len(body))...)
+}
+
+// TestHostileBodiesBeforeAuthentication is issue #11's reproduction: 8 parallel 8 MiB bodies
+// of a long list under a key no endpoint reads, to login and then to attribute PUT with a bad
+// UST. Each must be refused with a 4xx (never a 5xx), /healthz must answer meanwhile, and the
+// served process's peak RSS must stay under 250 MiB.
+func TestHostileBodiesBeforeAuthentication(t *testing.T) {
+	const (
+		parallel = 8
+		size     = 8 << 20
+		maxRSS   = 250 << 20
+	)
+	p := startServeProcess(t, nil)
+	baseline := p.peakRSS(t)
+	batches := []struct {
+		method, path string
+		body         []byte
+	}{
+		{http.MethodPost, pathLogin, hostileBody(`"current_app":"CRM","username":"x","password":"y"`, size)},
+		{http.MethodPut, pathUserAttr, hostileBody(`"ust":"not-a-ust","current_app":"CRM","username":"x","password":"y"`, size)},
+	}
+	for _, batch := range batches {
+		ctx, stopProbing := context.WithCancel(t.Context())
+		probes := make(chan error, 1)
+		go func() { probes <- probeHealth(ctx, p) }()
+
+		var wg sync.WaitGroup
+		statuses := make([]int, parallel)
+		errs := make([]error, parallel)
+		for i := range parallel {
+			wg.Go(func() {
+				statuses[i], errs[i] = sendBody(t.Context(), batch.method, p.baseURL+batch.path, batch.body)
+			})
+		}
+		wg.Wait()
+		stopProbing()
+		answered, err := <-probes, error(nil)
+		if answered != nil {
+			err = answered
+		}
+		for i := range parallel {
+			if errs[i] != nil || statuses[i] < 400 || statuses[i] >= 500 {
+				t.Errorf("%s %s with an 8 MiB hostile body: HTTP %d, error %v; want a 4xx", batch.method, batch.path, statuses[i], errs[i])
+			}
+		}
+		if err != nil {
+			t.Errorf("/healthz during the hostile %s %s: %v, want 200 throughout", batch.method, batch.path, err)
+		}
+	}
+	peak := p.peakRSS(t)
+	t.Logf("peak RSS of serve: %d MiB before the hostile requests, %d MiB after", baseline>>20, peak>>20)
+	if peak >= maxRSS {
+		t.Errorf("peak RSS of serve %d MiB, want under %d MiB", peak>>20, maxRSS>>20)
+	}
+}
+
+// probeHealth asks /healthz until ctx ends, and returns the first failure; it asks at least once.
+func probeHealth(ctx context.Context, p *servedProcess) error {
+	for {
+		if err := p.healthy(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// sendBody sends body with method to url and returns the answer's status.
+func sendBody(ctx context.Context, method, url string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
