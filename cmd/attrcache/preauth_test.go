@@ -133,7 +133,7 @@ func hostileBody(keys string, size int) []byte {
 
 // TestHostileBodiesBeforeAuthentication is issue #11's reproduction: 8 parallel 8 MiB bodies
 // of a long list under a key no endpoint reads, to login and then to attribute PUT with a bad
-// UST. Each must be refused with a 4xx (never a 5xx), /healthz must answer meanwhile, and the
+// UST; then the list under data, which attribute PUT reads. Each must be refused with a 4xx (never a 5xx), /healthz must answer meanwhile, and the
 // served process's peak RSS must stay under 250 MiB.
 func TestHostileBodiesBeforeAuthentication(t *testing.T) {
 	const (
@@ -149,6 +149,9 @@ func TestHostileBodiesBeforeAuthentication(t *testing.T) {
 	}{
 		{http.MethodPost, pathLogin, hostileBody(`"current_app":"CRM","username":"x","password":"y"`, size)},
 		{http.MethodPut, pathUserAttr, hostileBody(`"ust":"not-a-ust","current_app":"CRM","username":"x","password":"y"`, size)},
+		// The same list under data, a key the attribute endpoints read.
+		{http.MethodPut, pathUserAttr, bytes.Replace(hostileBody(`"ust":"not-a-ust","current_app":"CRM","username":"x","password":"y"`, size),
+			[]byte(`"zzz":`), []byte(`"data":`), 1)},
 	}
 	for _, batch := range batches {
 		ctx, stopProbing := context.WithCancel(t.Context())
@@ -212,4 +215,72 @@ func sendBody(ctx context.Context, method, url string, body []byte) (int, error)
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
+}
+
+// TestServedMadeUpMethodsAndHeaders is issue #11's reproduction of findings 3 and 6 against a
+// running server: requests `X<random hex> /healthz HTTP/1.1` without a login add no series to
+// /metrics, and every answer, whatever its kind, says Cache-Control: no-store and
+// X-Content-Type-Options: nosniff.
+func TestServedMadeUpMethodsAndHeaders(t *testing.T) {
+	s := startServe(t, nil)
+	madeUp := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			req, err := http.NewRequest(fmt.Sprintf("X%x", 0xa0000+i), s.baseURL+"/healthz", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Fatalf("%s /healthz: HTTP %d, want 405", req.Method, resp.StatusCode)
+			}
+		}
+	}
+	s.scrape(t)
+	madeUp(0, 1)
+	before := len(s.scrape(t))
+	madeUp(1, 300)
+	after := s.scrape(t)
+	if len(after) != before {
+		t.Errorf("/metrics: %d series after 300 made-up methods, want %d as after one", len(after), before)
+	}
+	if got := after[`attrcache_http_requests_total{method="other",route="/healthz",status="405"}`]; got != 300 {
+		t.Errorf(`requests labelled method="other": %v, want 300`, got)
+	}
+
+	for _, tt := range []struct {
+		method, path, body string
+		wantStatus         int
+	}{
+		{http.MethodGet, "/healthz", "", 200},
+		{http.MethodGet, "/readyz", "", 200},
+		{http.MethodGet, "/metrics", "", 200},
+		{http.MethodGet, "/no/such/path", "", 404},
+		{"XMADEUP", pathLogin, "", 405},
+		{http.MethodPost, pathLogin, `{"current_app":"CRM","username":"nobody","password":"wrong-password"}`, 403},
+		{http.MethodPost, pathLogin, `{`, 400},
+		{http.MethodPut, pathUserAttr, `{"ust":"not-a-ust","current_app":"CRM","name":"n","value":1}`, 403},
+	} {
+		req, err := http.NewRequest(tt.method, s.baseURL+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("%s %s: HTTP %d, want %d", tt.method, tt.path, resp.StatusCode, tt.wantStatus)
+		}
+		for header, want := range map[string]string{"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+			if got := resp.Header.Values(header); len(got) != 1 || got[0] != want {
+				t.Errorf("%s %s: %s %q, want %q", tt.method, tt.path, header, got, want)
+			}
+		}
+	}
 }
