@@ -53,7 +53,7 @@ func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inp
 		cid:        ex.cid,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
-		input:      input{values: values, texts: texts},
+		input:      input{values: values, texts: texts, spec: spec},
 	}
 	req.in = &req.input
 	return req, nil
@@ -93,6 +93,24 @@ type input struct {
 	// JSON string of its text.
 	texts   map[string]json.RawMessage
 	problem error
+	// spec is what the endpoint declared it reads (nil: anything). Reading a key it does not
+	// declare is a bug (the key was never decoded): it panics, which observe answers with a 500.
+	spec *inputSpec
+}
+
+// value returns key's decoded value and whether it is present.
+func (in *input) value(key string) (any, bool) {
+	if in.spec != nil && !in.spec.reads(key) {
+		panic("httpapi: an endpoint reads " + key + ", which its route does not declare")
+	}
+	v, ok := in.values[key]
+	return v, ok
+}
+
+// Value returns key's decoded value, nil when it is absent or null.
+func (in *input) Value(key string) any {
+	v, _ := in.value(key)
+	return v
 }
 
 // Err returns the first problem met, or nil.
@@ -100,7 +118,7 @@ func (in *input) Err() error { return in.problem }
 
 // Has reports whether key is present, null included.
 func (in *input) Has(key string) bool {
-	_, ok := in.values[key]
+	_, ok := in.value(key)
 	return ok
 }
 
@@ -140,7 +158,7 @@ func (in *input) String(key string) string {
 // lookupString returns key's string and true, or "" and false when it is absent, null or (a
 // problem recorded) not a string. Unlike OptionalString it allocates nothing.
 func (in *input) lookupString(key string) (string, bool) {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return "", false
 	case string:
@@ -198,7 +216,7 @@ func (in *input) Bool(key string) bool {
 // lookupBool returns key's boolean and true, or false and false when it is absent, null, "" or
 // (a problem recorded) not a boolean. Unlike OptionalBool it allocates nothing.
 func (in *input) lookupBool(key string) (value, ok bool) {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return false, false
 	case bool:
@@ -230,13 +248,14 @@ func parseBoolText(s string) (value, ok bool) {
 // JSON returns the JSON text of key's value as it was sent, whatever its type: null is "null";
 // nil when key is absent.
 func (in *input) JSON(key string) json.RawMessage {
+	in.value(key)
 	return in.texts[key]
 }
 
 // Int returns key's integer, 0 when it is absent or null.
 func (in *input) Int(key string) int {
 	var digits string
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return 0
 	case json.Number:
@@ -261,7 +280,7 @@ func (in *input) Int(key string) int {
 // StringList returns key's list of strings, nil when it is absent or null. A lone string (as a
 // query string sends it) is a list of one.
 func (in *input) StringList(key string) []string {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return nil
 	case string:

@@ -97,7 +97,7 @@ func (s *server) updateUser(ctx context.Context, req *request) (reply, error) {
 	}
 	data := make(map[string]any, len(updateKeys))
 	for _, key := range updateKeys {
-		value, ok := in.values[key]
+		value, ok := in.value(key)
 		if !ok {
 			continue
 		}
