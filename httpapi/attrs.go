@@ -181,7 +181,7 @@ func readAttrItems(in *input) ([]sso.AttrItem, error) {
 		return []sso.AttrItem{{Name: name, Value: value}}, nil
 	}
 	var list []any
-	switch data := in.values["data"].(type) {
+	switch data := in.Value("data").(type) {
 	case nil:
 		return nil, errNoNameNorData
 	case []any:
@@ -255,7 +255,7 @@ func readAttrNames(in *input) (names []string, single bool, err error) {
 	if in.Has("name") {
 		return []string{in.String("name")}, true, nil
 	}
-	switch data := in.values["data"].(type) {
+	switch data := in.Value("data").(type) {
 	case nil:
 		return nil, false, errNoNameNorData
 	case string:

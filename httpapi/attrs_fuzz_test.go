@@ -81,7 +81,7 @@ func FuzzReadAttrItems(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		values, texts, err := decodeObject(bytes.Clone(body))
+		values, texts, err := decodeObject(bytes.Clone(body), nil)
 		if err != nil {
 			return
 		}

@@ -68,7 +68,7 @@ func BenchmarkDecodeBody(b *testing.B) {
 // a decoded body, as a PUT does after decodeObject.
 func BenchmarkReadAttrItems(b *testing.B) {
 	body := benchBodies(b)[1].body
-	values, texts, err := decodeObject(body)
+	values, texts, err := decodeObject(body, nil)
 	if err != nil {
 		b.Fatalf("decodeObject: %v", err)
 	}

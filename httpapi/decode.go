@@ -13,14 +13,14 @@ import (
 )
 
 // readBody reads a request body whole. sizeHint is the body's announced length (its
-// Content-Length; 0 or less when unknown), which sizes the first buffer, up to
-// maxBodyPrealloc. A body over the limit of an http.MaxBytesReader is errBodyTooLarge; any
+// Content-Length; 0 or less when unknown), which sizes the first buffer; the caller bounds it
+// (see maxBodyPrealloc). A body over the limit of an http.MaxBytesReader is errBodyTooLarge; any
 // other read failure a 400 E008002.
 func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
 	size := 512
 	if sizeHint > 0 {
 		// One byte more than announced, so that the read that meets the end needs no growth.
-		size = int(min(sizeHint+1, maxBodyPrealloc))
+		size = int(sizeHint + 1)
 	}
 	data := make([]byte, 0, size)
 	for {
@@ -42,18 +42,59 @@ func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
 }
 
 // maxBodyPrealloc bounds the buffer that a body's announced length alone makes readBody
-// allocate: a client that announces a large body must send it before it costs more.
+// allocate when the body bytes in flight are not bounded (Options.MaxInflightBodyBytes): a
+// client that announces a large body must send it before it costs more. Within that bound, the
+// announced length is reserved before the body is read, and allocated at once.
 const maxBodyPrealloc = 64 << 10
 
-// decodeObject decodes a request body that must be one JSON object: values holds each key's
-// value decoded as a json.Decoder with UseNumber decodes into an any (objects as
-// map[string]any, arrays as []any, numbers as json.Number), and texts the JSON text each value
-// was sent as. A repeated key keeps its last value. A body of white space alone is {}; any
-// other body that is not a JSON object is errNotAnObject.
+// inputSpec is what an endpoint reads of a request: the keys it reads, and how much a request
+// may cost before the endpoint sees it. Keys it does not read are not decoded, so a hostile
+// body costs a syntax check and no allocation beyond its bytes.
+type inputSpec struct {
+	// keys holds every key the endpoint reads, top level; nil decodes every key.
+	keys map[string]keyUse
+	// itemKeys holds the members decoded in an object nested in a decoded value (an item of an
+	// attribute call's data); any other member is kept as its JSON text (a json.RawMessage). nil
+	// decodes every member.
+	itemKeys map[string]bool
+	// maxBytes bounds the body.
+	maxBytes int64
+	// maxDepth bounds the nesting of decoded values (the body's object is depth 1, its keys'
+	// values depth 2); maxValues bounds how many values are decoded in all. 0 is no bound.
+	maxDepth, maxValues int
+}
+
+// keyUse is how an endpoint uses one of its keys.
+type keyUse uint8
+
+const (
+	// keyDecoded: the value is decoded (see decodeObject).
+	keyDecoded keyUse = iota
+	// keyText: the endpoint reads the value as its JSON text alone (input.JSON), so it is not
+	// decoded; input's values holds the text as a json.RawMessage.
+	keyText
+)
+
+// reads reports whether the endpoint reads key.
+func (spec *inputSpec) reads(key string) bool {
+	if spec.keys == nil {
+		return true
+	}
+	_, ok := spec.keys[key]
+	return ok
+}
+
+// decodeObject decodes a request body that must be one JSON object: values holds each key that
+// spec reads, decoded as a json.Decoder with UseNumber decodes into an any (objects as
+// map[string]any, arrays as []any, numbers as json.Number) but for what spec keeps as text, and
+// texts the JSON text each of those values was sent as. A repeated key keeps its last value. A
+// body of white space alone is {}; any other body that is not a JSON object is errNotAnObject;
+// decoded values nested deeper than spec.maxDepth or more than spec.maxValues of them are a 400
+// E008002 (errTooDeep, errTooManyValues).
 //
 // The texts share data's memory (each capped at its own end, so appending to one copies it);
 // every decoded string is a copy, so that a string an endpoint keeps does not hold the body.
-func decodeObject(data []byte) (values map[string]any, texts map[string]json.RawMessage, err error) {
+func decodeObject(data []byte, spec *inputSpec) (values map[string]any, texts map[string]json.RawMessage, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return map[string]any{}, map[string]json.RawMessage{}, nil
 	}
@@ -62,21 +103,97 @@ func decodeObject(data []byte) (values map[string]any, texts map[string]json.Raw
 	if !json.Valid(data) {
 		return nil, nil, errNotAnObject
 	}
-	w := jsonWalker{data: data}
+	w := jsonWalker{data: data, spec: spec}
 	w.skipSpace()
 	if w.peek() != '{' {
 		return nil, nil, errNotAnObject // null, an array, a string, a number or a boolean
 	}
 	values, texts = make(map[string]any), make(map[string]json.RawMessage)
-	w.members(values, texts)
+	w.depth = 1
+	w.topMembers(values, texts)
+	if w.err != nil {
+		return nil, nil, w.err
+	}
 	return values, texts, nil
 }
 
+var (
+	errTooDeep       = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body nests its values too deeply")
+	errTooManyValues = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body holds too many values")
+)
+
 // jsonWalker decodes well-formed JSON text (json.Valid accepts it) from data[pos:]. Its
-// methods do not check the syntax: on other text their results are meaningless.
+// methods do not check the syntax: on other text their results are meaningless. With a spec, it
+// decodes what the spec says and stops at its first bound (err).
 type jsonWalker struct {
 	data []byte
 	pos  int
+
+	spec   *inputSpec
+	depth  int   // of the value being decoded
+	values int   // decoded so far
+	err    error // a bound of spec was passed: the walk stopped
+}
+
+// countValue records one more decoded value at the current depth and reports whether the
+// walk may go on.
+func (w *jsonWalker) countValue() bool {
+	if w.err != nil {
+		return false
+	}
+	if w.spec == nil {
+		return true
+	}
+	w.values++
+	switch {
+	case w.spec.maxValues > 0 && w.values > w.spec.maxValues:
+		w.err = errTooManyValues
+	case w.spec.maxDepth > 0 && w.depth > w.spec.maxDepth:
+		w.err = errTooDeep
+	}
+	return w.err == nil
+}
+
+// topMembers decodes the members of the body's object that starts at pos: into values, the
+// keys spec reads, and into texts their JSON text. Other keys are skipped.
+func (w *jsonWalker) topMembers(values map[string]any, texts map[string]json.RawMessage) {
+	w.pos++
+	if w.skipSpace(); w.peek() == '}' {
+		w.pos++
+		return
+	}
+	for {
+		w.skipSpace()
+		key := w.key()
+		w.skipSpace()
+		w.pos++ // ':'
+		w.skipSpace()
+		start := w.pos
+		use, read := keyDecoded, true
+		if w.spec != nil && w.spec.keys != nil {
+			use, read = w.spec.keys[key]
+		}
+		switch {
+		case !read:
+			w.skipValue()
+		case use == keyText:
+			w.skipValue()
+			values[key] = json.RawMessage(w.data[start:w.pos:w.pos])
+			texts[key] = w.data[start:w.pos:w.pos]
+		default:
+			w.depth++
+			values[key] = w.value()
+			w.depth--
+			if w.err != nil {
+				return
+			}
+			texts[key] = w.data[start:w.pos:w.pos]
+		}
+		w.skipSpace()
+		if w.next() == '}' {
+			return
+		}
+	}
 }
 
 func (w *jsonWalker) peek() byte { return w.data[w.pos] }
@@ -97,8 +214,11 @@ func (w *jsonWalker) skipSpace() {
 	}
 }
 
-// value decodes the value that starts at pos and moves past it.
+// value decodes the value that starts at pos, at depth, and moves past it; nil once err is set.
 func (w *jsonWalker) value() any {
+	if !w.countValue() {
+		return nil
+	}
 	switch w.peek() {
 	case '{':
 		return w.object()
@@ -119,34 +239,36 @@ func (w *jsonWalker) value() any {
 	return w.number()
 }
 
+// object decodes a nested object: the members spec's itemKeys holds, and every other member as
+// its JSON text (sharing data's memory, capped at its end).
 func (w *jsonWalker) object() map[string]any {
 	obj := make(map[string]any)
-	w.members(obj, nil)
-	return obj
-}
-
-// members decodes the members of the object that starts at pos into obj and, unless texts is
-// nil, the text of each value into texts (sharing data's memory, each capped at its end).
-func (w *jsonWalker) members(obj map[string]any, texts map[string]json.RawMessage) {
 	w.pos++
 	if w.skipSpace(); w.peek() == '}' {
 		w.pos++
-		return
+		return obj
 	}
+	w.depth++
+	defer func() { w.depth-- }()
 	for {
 		w.skipSpace()
 		key := w.key()
 		w.skipSpace()
 		w.pos++ // ':'
 		w.skipSpace()
-		start := w.pos
-		obj[key] = w.value()
-		if texts != nil {
-			texts[key] = w.data[start:w.pos:w.pos]
+		if w.spec == nil || w.spec.itemKeys == nil || w.spec.itemKeys[key] {
+			obj[key] = w.value()
+			if w.err != nil {
+				return nil
+			}
+		} else {
+			start := w.pos
+			w.skipValue()
+			obj[key] = json.RawMessage(w.data[start:w.pos:w.pos])
 		}
 		w.skipSpace()
 		if w.next() == '}' {
-			return
+			return obj
 		}
 	}
 }
@@ -159,9 +281,14 @@ func (w *jsonWalker) array() []any {
 		return []any{}
 	}
 	list := make([]any, 0, 4) // short lists need no growth
+	w.depth++
+	defer func() { w.depth-- }()
 	for {
 		w.skipSpace()
 		list = append(list, w.value())
+		if w.err != nil {
+			return nil
+		}
 		w.skipSpace()
 		if w.next() == ']' {
 			return list

@@ -74,8 +74,9 @@ func FuzzDecodeObject(f *testing.F) {
 
 func checkDecodeObject(t *testing.T, body []byte) {
 	t.Helper()
+	checkDecodeWithSpec(t, body)
 	wantValues, wantTexts, wantErr := decodeWithDecoder(body)
-	values, texts, err := decodeObject(bytes.Clone(body))
+	values, texts, err := decodeObject(bytes.Clone(body), nil)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("decodeObject(%q): error %v, want %v", body, err, wantErr)
 	}
@@ -105,5 +106,99 @@ func TestReadBody(t *testing.T) {
 	}
 	if _, err := readBody(iotest.ErrReader(errors.New("reset")), 0); err == nil || errors.Is(err, errBodyTooLarge) {
 		t.Fatalf("readBody of a failing reader: %v, want a 400", err)
+	}
+}
+
+// testAttrSpec is the input spec of an attribute write, as routeTable builds it.
+var testAttrSpec = (&server{maxBodyBytes: defaultMaxBodyBytes, maxAttrValueBytes: 1 << 10}).
+	attrInput("ust", "current_app", "user_id", "name", "value", "data", "expiration", "encrypt")
+
+// checkDecodeWithSpec checks decoding under testAttrSpec against the reference: it fails only
+// where the reference fails or with a bound's error; it gives only the keys the spec reads; value
+// as its text; the other keys as the reference decodes them, but for the members of data's items
+// that the spec keeps as text.
+func checkDecodeWithSpec(t *testing.T, body []byte) {
+	t.Helper()
+	wantValues, _, wantErr := decodeWithDecoder(body)
+	values, _, err := decodeObject(bytes.Clone(body), testAttrSpec)
+	switch {
+	case wantErr != nil && err == nil:
+		t.Fatalf("decodeObject(%q, spec) succeeded, want %v", body, wantErr)
+	case err != nil && wantErr == nil && !errors.Is(err, errTooDeep) && !errors.Is(err, errTooManyValues):
+		t.Fatalf("decodeObject(%q, spec): %v, want success or a bound's error", body, err)
+	case err != nil:
+		return
+	}
+	for key, got := range values {
+		want, ok := wantValues[key]
+		if !testAttrSpec.reads(key) || !ok {
+			t.Fatalf("decodeObject(%q, spec) gave %q, which the spec does not read or the body lacks", body, key)
+		}
+		if key == "value" {
+			var decoded any
+			if text, isText := got.(json.RawMessage); !isText || decodeOne(text, &decoded) != nil || !reflect.DeepEqual(decoded, want) {
+				t.Fatalf("decodeObject(%q, spec): value = %#v, want its text", body, got)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(withItemTexts(got), withItemTexts(want)) {
+			t.Fatalf("decodeObject(%q, spec): %s = %#v, want %#v", body, key, got, want)
+		}
+	}
+}
+
+// withItemTexts returns v with every member of a nested object that testAttrSpec keeps as text
+// replaced by "(text)", so that a decoded and a spec-decoded value compare equal.
+func withItemTexts(v any) any {
+	switch v := v.(type) {
+	case []any:
+		out := make([]any, len(v))
+		for i, item := range v {
+			out[i] = withItemTexts(item)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for key, member := range v {
+			if testAttrSpec.itemKeys[key] {
+				out[key] = withItemTexts(member)
+			} else {
+				out[key] = "(text)"
+			}
+		}
+		return out
+	}
+	return v
+}
+
+func TestDecodeObjectWithSpec(t *testing.T) {
+	deep := strings.Repeat("[", 100) + strings.Repeat("]", 100)
+	tests := []struct {
+		name    string
+		body    string
+		want    map[string]any
+		wantErr error
+	}{
+		{"keys the spec does not read are skipped", `{"zzz":[[0],[0]],"name":"n","password":{"a":1}}`, map[string]any{"name": "n"}, nil},
+		{"value kept as its text", `{"value": ` + deep + `}`, map[string]any{"value": json.RawMessage(deep)}, nil},
+		{"item members kept as text but name, expiration, encrypt",
+			`{"data":[{"name":"a","value":` + deep + `,"expiration":5,"encrypt":true,"extra":{"b":[1]}}]}`,
+			map[string]any{"data": []any{map[string]any{"name": "a", "value": json.RawMessage(deep), "expiration": json.Number("5"),
+				"encrypt": true, "extra": json.RawMessage(`{"b":[1]}`)}}}, nil},
+		{"a read key nested too deeply", `{"data":[[["x"]]]}`, nil, errTooDeep},
+		{"an item's name nested too deeply", `{"data":[{"name":["x"]}]}`, nil, errTooDeep},
+		{"too many values", `{"data":` + "[" + strings.Repeat(`"n",`, attrMaxValues) + `"n"]}`, nil, errTooManyValues},
+		{"as many values as allowed", `{"data":` + "[" + strings.Repeat(`"n",`, attrMaxValues-3) + `"n"]}`, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			values, _, err := decodeObject([]byte(tt.body), testAttrSpec)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if tt.want != nil && !reflect.DeepEqual(values, tt.want) {
+				t.Errorf("values %#v, want %#v", values, tt.want)
+			}
+		})
 	}
 }

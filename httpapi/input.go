@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -14,11 +13,8 @@ import (
 // request is what an endpoint is given: the decoded input and the client's identity.
 type request struct {
 	cid string
-	// in holds the body's keys with the query string's over them.
+	// in holds the keys the endpoint reads: the body's, with the query string's over them.
 	in *input
-	// body holds the body's keys alone (PATCH /zato/sso/user considers only those). Without a
-	// query string it is the same map as in's values; neither is ever modified.
-	body map[string]any
 	// remoteAddr is the client's address (see remoteAddr); userAgent its User-Agent header.
 	remoteAddr string
 	userAgent  string
@@ -26,33 +22,38 @@ type request struct {
 	input input // in points here: one allocation for both
 }
 
-// readRequest reads the request's input. The body is parsed as a JSON object whatever its
-// Content-Type says, for every verb; an empty body is {}. A body over maxBytes gives a 413, one
-// that is not a JSON object a 400 E008002. Query-string parameters are added over the body's
-// keys (the first value of a repeated parameter).
-func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, maxBytes int64) (*request, error) {
-	data, err := readBody(http.MaxBytesReader(w, r.Body, maxBytes), min(r.ContentLength, maxBytes))
+// readRequest reads the input spec says the endpoint reads. The body is parsed as a JSON object
+// whatever its Content-Type says, for every verb; an empty body is {}. A body over spec.maxBytes
+// gives a 413, one that is not a JSON object (or passes spec's bounds) a 400 E008002.
+// Query-string parameters that spec reads are added over the body's keys (the first value of a
+// repeated parameter), as strings. With reserved, the body's announced length has been reserved
+// (see reserveBody) and is allocated at once; else at most maxBodyPrealloc of it.
+func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inputSpec, reserved bool) (*request, error) {
+	sizeHint := min(r.ContentLength, spec.maxBytes)
+	if !reserved {
+		sizeHint = min(sizeHint, maxBodyPrealloc)
+	}
+	data, err := readBody(http.MaxBytesReader(w, r.Body, spec.maxBytes), sizeHint)
 	if err != nil {
 		return nil, err
 	}
-	body, texts, err := decodeObject(data)
+	values, texts, err := decodeObject(data, spec)
 	if err != nil {
 		return nil, err
 	}
-	merged := body
 	if r.URL.RawQuery != "" {
-		merged = maps.Clone(body)
-		for key, values := range r.URL.Query() {
-			merged[key] = values[0]
-			texts[key], _ = json.Marshal(values[0]) // a string always encodes
+		for key, list := range r.URL.Query() {
+			if spec.reads(key) {
+				values[key] = list[0]
+				texts[key], _ = json.Marshal(list[0]) // a string always encodes
+			}
 		}
 	}
 	req := &request{
 		cid:        ex.cid,
-		body:       body,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
-		input:      input{values: merged, texts: texts},
+		input:      input{values: values, texts: texts, spec: spec},
 	}
 	req.in = &req.input
 	return req, nil
@@ -92,6 +93,24 @@ type input struct {
 	// JSON string of its text.
 	texts   map[string]json.RawMessage
 	problem error
+	// spec is what the endpoint declared it reads (nil: anything). Reading a key it does not
+	// declare is a bug (the key was never decoded): it panics, which observe answers with a 500.
+	spec *inputSpec
+}
+
+// value returns key's decoded value and whether it is present.
+func (in *input) value(key string) (any, bool) {
+	if in.spec != nil && !in.spec.reads(key) {
+		panic("httpapi: an endpoint reads " + key + ", which its route does not declare")
+	}
+	v, ok := in.values[key]
+	return v, ok
+}
+
+// Value returns key's decoded value, nil when it is absent or null.
+func (in *input) Value(key string) any {
+	v, _ := in.value(key)
+	return v
 }
 
 // Err returns the first problem met, or nil.
@@ -99,7 +118,7 @@ func (in *input) Err() error { return in.problem }
 
 // Has reports whether key is present, null included.
 func (in *input) Has(key string) bool {
-	_, ok := in.values[key]
+	_, ok := in.value(key)
 	return ok
 }
 
@@ -139,7 +158,7 @@ func (in *input) String(key string) string {
 // lookupString returns key's string and true, or "" and false when it is absent, null or (a
 // problem recorded) not a string. Unlike OptionalString it allocates nothing.
 func (in *input) lookupString(key string) (string, bool) {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return "", false
 	case string:
@@ -197,35 +216,46 @@ func (in *input) Bool(key string) bool {
 // lookupBool returns key's boolean and true, or false and false when it is absent, null, "" or
 // (a problem recorded) not a boolean. Unlike OptionalBool it allocates nothing.
 func (in *input) lookupBool(key string) (value, ok bool) {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return false, false
 	case bool:
 		return v, true
 	case string:
-		switch strings.ToLower(v) {
-		case "true", "1":
-			return true, true
-		case "false", "0":
-			return false, true
-		case "":
+		if v == "" {
 			return false, false
+		}
+		if b, ok := parseBoolText(v); ok {
+			return b, true
 		}
 	}
 	in.wrongType(key, "a boolean")
 	return false, false
 }
 
+// parseBoolText reads a boolean sent as a string, as a query string sends it: "true" or "1",
+// "false" or "0", in any case.
+func parseBoolText(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}
+
 // JSON returns the JSON text of key's value as it was sent, whatever its type: null is "null";
 // nil when key is absent.
 func (in *input) JSON(key string) json.RawMessage {
+	in.value(key)
 	return in.texts[key]
 }
 
 // Int returns key's integer, 0 when it is absent or null.
 func (in *input) Int(key string) int {
 	var digits string
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return 0
 	case json.Number:
@@ -250,7 +280,7 @@ func (in *input) Int(key string) int {
 // StringList returns key's list of strings, nil when it is absent or null. A lone string (as a
 // query string sends it) is a list of one.
 func (in *input) StringList(key string) []string {
-	switch v := in.values[key].(type) {
+	switch v := in.Value(key).(type) {
 	case nil:
 		return nil
 	case string:

@@ -69,5 +69,5 @@ func decodeBody(r io.Reader) (values map[string]any, texts map[string]json.RawMe
 	if err != nil {
 		return nil, nil, err
 	}
-	return decodeObject(data)
+	return decodeObject(data, nil)
 }

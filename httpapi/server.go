@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/attrcache/attrcache"
 	"github.com/attrcache/attrcache/metrics"
@@ -27,7 +29,15 @@ type Options struct {
 	Metrics        *metrics.Metrics                // nil: none
 	Ready          func(ctx context.Context) error // /readyz; nil: always ready
 	MetricsHandler http.Handler                    // served at /metrics; nil: 404
-	MaxBodyBytes   int64                           // 0: 1 MiB
+	// MaxBodyBytes bounds every request body (the routes have smaller bounds of their own, see
+	// limits.go); 0: 1 MiB.
+	MaxBodyBytes int64
+	// MaxInflightBodyBytes bounds the bytes of request bodies that all requests together may
+	// hold at once; 0: no bound. A bound below MaxBodyBytes lowers MaxBodyBytes to it.
+	MaxInflightBodyBytes int64
+	// MaxAttrValueBytes is the attribute value limit of the sso.API (sso.Config's), from which
+	// the attribute endpoints' body bound derives; 0: attrcache.DefaultMaxValueBytes.
+	MaxAttrValueBytes int
 }
 
 // defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -38,6 +48,14 @@ const cidHeader = "X-Zato-CID"
 
 // cidHeaderKey is cidHeader as http.Header stores it (its canonical form).
 var cidHeaderKey = http.CanonicalHeaderKey(cidHeader)
+
+// Headers of every answer (CONTRACT.md §2): answers carry USTs and decrypted values, which no
+// cache may keep, and are JSON, which no browser may sniff as something else. The slices are
+// shared by every response and never modified.
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)
 
 // unmatchedRoute labels the metrics and logs of requests that matched no path.
 const unmatchedRoute = "unmatched"
@@ -61,6 +79,11 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = defaultMaxBodyBytes
 	}
+	if opts.MaxInflightBodyBytes > 0 {
+		s.maxBodyBytes = min(s.maxBodyBytes, opts.MaxInflightBodyBytes)
+		s.inflightBodies = semaphore.NewWeighted(opts.MaxInflightBodyBytes)
+	}
+	s.maxAttrValueBytes = cmp.Or(max(opts.MaxAttrValueBytes, 0), attrcache.DefaultMaxValueBytes)
 
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
@@ -85,6 +108,9 @@ type server struct {
 	metricsHandler http.Handler
 	maxBodyBytes   int64
 	knownPaths     map[string]bool // every routed path, to label a 405 by its path
+
+	inflightBodies    *semaphore.Weighted // the body bytes requests may hold at once; nil: no bound
+	maxAttrValueBytes int
 }
 
 // exchange is what observe, the handler and the response writers record about one request.
@@ -118,7 +144,10 @@ func (s *server) observe(h observedHandler) gin.HandlerFunc {
 		start := time.Now()
 		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
 		ex.cidHeader[0] = ex.cid
-		c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
+		header := c.Writer.Header()
+		header[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
+		header["Cache-Control"] = noStore
+		header["X-Content-Type-Options"] = noSniff
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -140,7 +169,7 @@ func (s *server) observe(h observedHandler) gin.HandlerFunc {
 func (s *server) record(c *gin.Context, ex *exchange, elapsed time.Duration) {
 	route := s.routeLabel(c)
 	status := c.Writer.Status()
-	s.metrics.ObserveHTTP(route, c.Request.Method, status, elapsed)
+	s.metrics.ObserveHTTP(route, methodLabel(c.Request.Method), status, elapsed)
 
 	level := slog.LevelInfo
 	if status >= http.StatusInternalServerError {
@@ -177,4 +206,17 @@ func (s *server) routeLabel(c *gin.Context) string {
 		return c.Request.URL.Path
 	}
 	return unmatchedRoute
+}
+
+// otherMethod labels the metrics of a request whose method no route serves.
+const otherMethod = "other"
+
+// methodLabel returns the metrics label of an HTTP method: the method when a route serves it
+// (anyVerb lists them all), else otherMethod, so that made-up methods add no series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return method
+	}
+	return otherMethod
 }

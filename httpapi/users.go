@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
-	"maps"
 	"strings"
 
 	"github.com/attrcache/attrcache"
@@ -83,23 +81,32 @@ func (s *server) createUser(ctx context.Context, req *request) (reply, error) {
 	return &userReply{wireUser: created}, nil
 }
 
-// updateKeysNotData are the body keys of PATCH /zato/sso/user that name the call rather than a
-// column: they are not passed to sso as update data.
-var updateKeysNotData = []string{"ust", "current_ust", "current_app", "user_id"}
+// updateKeys are the keys of PATCH /zato/sso/user that name columns, as sso reads them.
+var updateKeys = sso.UpdateKeys()
 
-// updateUser is PATCH /zato/sso/user. Only the body's keys are considered (not the query
-// string's); sso gets them as they were decoded, so a JSON null (nil) stays apart from an absent
-// key, and it filters and checks them. A non-empty user_id selects UpdateUserByID.
+// updateUser is PATCH /zato/sso/user. sso gets the update keys as they were decoded, so a JSON
+// null (nil) stays apart from an absent key, and it filters and checks them; a boolean key sent
+// as "true" or "false" (as a query string sends it) is given as a bool. A non-empty user_id
+// selects UpdateUserByID.
 func (s *server) updateUser(ctx context.Context, req *request) (reply, error) {
 	who := readCaller(req)
-	body := &input{values: req.body}
-	userID := body.String("user_id")
-	if err := cmp.Or(req.in.Err(), body.Err()); err != nil {
+	in := req.in
+	userID := in.String("user_id")
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
-	data := maps.Clone(req.body)
-	for _, key := range updateKeysNotData {
-		delete(data, key)
+	data := make(map[string]any, len(updateKeys))
+	for _, key := range updateKeys {
+		value, ok := in.value(key)
+		if !ok {
+			continue
+		}
+		if text, isText := value.(string); isText && sso.IsBoolUpdateKey(key) {
+			if b, isBool := parseBoolText(text); isBool {
+				value = b
+			}
+		}
+		data[key] = value
 	}
 	var err error
 	if userID != "" {

@@ -219,10 +219,12 @@ func TestUpdateUser(t *testing.T) {
 			want: map[string]any{"last_name": "Other"},
 		},
 		{
-			name:  "query string not considered",
-			body:  func(testUser) map[string]any { return map[string]any{"first_name": "FromBody"} },
-			query: "?last_name=FromQuery",
-			want:  map[string]any{"first_name": "FromBody", "last_name": "Last"},
+			name: "query string wins over the body",
+			body: func(testUser) map[string]any {
+				return map[string]any{"first_name": "FromBody", "display_name": "FromBody"}
+			},
+			query: "?last_name=FromQuery&first_name=FromQuery",
+			want:  map[string]any{"first_name": "FromQuery", "last_name": "FromQuery", "display_name": "FromBody"},
 		},
 		{
 			name:      "super-user fields by user_id",

@@ -21,6 +21,19 @@ var (
 	updateKeys = slices.Concat(regularUpdateKeys, superUserUpdateKeys)
 )
 
+// UpdateKeys returns the keys UpdateCurrentUser and UpdateUserByID read: the regular ones, then
+// the super-users'. The caller may keep and change the slice.
+func UpdateKeys() []string { return slices.Clone(updateKeys) }
+
+// IsBoolUpdateKey reports whether the update key takes a boolean (a Go bool in data).
+func IsBoolUpdateKey(key string) bool {
+	switch key {
+	case "is_totp_enabled", "is_locked", "password_must_change":
+		return true
+	}
+	return false
+}
+
 // UpdateCurrentUser updates the caller's own user from data, keyed by Zato's names. A key absent
 // from data leaves the column alone; a nil value clears it where the reference allows.
 //

@@ -60,6 +60,7 @@ type config struct {
 	Purge          purgeConfig    `yaml:"purge"`
 	Log            logConfig      `yaml:"log"`
 	Debug          debugConfig    `yaml:"debug"`
+	Memory         memoryConfig   `yaml:"memory"`
 }
 
 type httpConfig struct {
@@ -152,6 +153,13 @@ type debugConfig struct {
 	PprofAddr string `yaml:"pprof_addr"`
 }
 
+// memoryConfig bounds the process's memory: what request bodies hold at once, and the Go
+// runtime's soft limit.
+type memoryConfig struct {
+	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	Limit                int64 `yaml:"limit"`
+}
+
 // defaultConfig returns the built-in defaults; configs/attrcache.yaml states the same values.
 // The SSO behaviour defaults are sso.DefaultConfig's (Zato's).
 func defaultConfig() config {
@@ -201,6 +209,7 @@ func defaultConfig() config {
 		Attributes: attrsConfig{MaxValueBytes: d.MaxAttrValueBytes},
 		Purge:      purgeConfig{Interval: 5 * time.Minute, Batch: 1000},
 		Log:        logConfig{Format: "text", Level: "info"},
+		Memory:     memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
 	}
 }
 
@@ -389,6 +398,9 @@ func (cfg *config) validate() error {
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
 		{"log.level", new(slog.Level).UnmarshalText([]byte(cfg.Log.Level)) != nil, "must be debug, info, warn or error"},
+		{"memory.max_inflight_body_bytes", cfg.Memory.MaxInflightBodyBytes < cfg.HTTP.MaxBodyBytes, "must be at least http.max_body_bytes, so that the largest body fits"},
+		{"memory.limit", cfg.Memory.Limit != 0 && cfg.Memory.Limit < cfg.Memory.MaxInflightBodyBytes+minMemoryHeadroom,
+			fmt.Sprintf("must be 0 (no limit) or at least memory.max_inflight_body_bytes + %d MiB", minMemoryHeadroom>>20)},
 		{"debug.pprof_addr", cfg.Debug.PprofAddr != "" && !isLoopbackHostPort(cfg.Debug.PprofAddr), "must be empty (off) or a loopback host:port such as 127.0.0.1:6060: the profiles expose the process's internals and have no authentication"},
 	}
 	for _, c := range checks {
@@ -401,6 +413,10 @@ func (cfg *config) validate() error {
 	}
 	return nil
 }
+
+// minMemoryHeadroom is the least room memory.limit leaves beside the request bodies: the
+// process's own working set and one argon2 hash at the default cost.
+const minMemoryHeadroom = 64 << 20
 
 // isHostPort reports whether addr has the form host:port (the host may be empty).
 func isHostPort(addr string) bool {

@@ -127,6 +127,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"ATTRCACHE_LOG_FORMAT", "json", func(c *config) { c.Log.Format = "json" }},
 		{"ATTRCACHE_LOG_LEVEL", "debug", func(c *config) { c.Log.Level = "debug" }},
 		{"ATTRCACHE_DEBUG_PPROF_ADDR", "127.0.0.1:6060", func(c *config) { c.Debug.PprofAddr = "127.0.0.1:6060" }},
+		{"ATTRCACHE_MEMORY_MAX_INFLIGHT_BODY_BYTES", "16777216", func(c *config) { c.Memory.MaxInflightBodyBytes = 16 << 20 }},
+		{"ATTRCACHE_MEMORY_LIMIT", "0", func(c *config) { c.Memory.Limit = 0 }},
 	}
 	covered := []string{"ATTRCACHE_REDIS_MASTER"} // needs addrs: tested in TestRedisOptions
 	for _, tt := range tests {
@@ -214,6 +216,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "pprof on a public address", env: map[string]string{"ATTRCACHE_DEBUG_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: "debug.pprof_addr"},
 		{name: "pprof on a host name", file: "debug:\n  pprof_addr: db.example.com:6060\n", wantErr: "debug.pprof_addr"},
 		{name: "pprof without a port", env: map[string]string{"ATTRCACHE_DEBUG_PPROF_ADDR": "127.0.0.1"}, wantErr: "debug.pprof_addr"},
+		{name: "bodies in flight below one body", env: map[string]string{"ATTRCACHE_MEMORY_MAX_INFLIGHT_BODY_BYTES": "1048576"}, wantErr: "memory.max_inflight_body_bytes (ATTRCACHE_MEMORY_MAX_INFLIGHT_BODY_BYTES): must be at least http.max_body_bytes"},
+		{name: "memory limit below the bodies", env: map[string]string{"ATTRCACHE_MEMORY_LIMIT": "67108864"}, wantErr: "memory.limit (ATTRCACHE_MEMORY_LIMIT): must be 0 (no limit) or at least"},
 		{name: "sentinel without addresses", env: map[string]string{"ATTRCACHE_REDIS_MASTER": "mymaster"}, wantErr: "redis.master"},
 		{
 			name:     "bad redis URL",

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,102 +15,6 @@ import (
 
 	"github.com/attrcache/attrcache"
 )
-
-// envRunMain, set in the environment of the test binary, makes it run main() instead of the
-// tests: startServeProcess runs `attrcache serve` that way, as a process of its own that a real
-// signal can reach.
-const envRunMain = "ATTRCACHE_TEST_RUN_MAIN"
-
-// servingProcess is `attrcache serve` running as a process of its own on a free port.
-type servingProcess struct {
-	*servingTest
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has exited and exitErr is set
-	// exitErr is what waiting for the process returned: nil when it exited with status 0.
-	exitErr error
-}
-
-// startServeProcess runs `attrcache serve` with the test settings plus extra as a child process
-// (the test binary, see envRunMain), and waits until /healthz answers. The process is killed at
-// the end of the test if it is still running.
-func startServeProcess(t *testing.T, extra map[string]string) *servingProcess {
-	t.Helper()
-	settings := map[string]string{"ATTRCACHE_HTTP_ADDR": "127.0.0.1:0", "ATTRCACHE_LOG_FORMAT": "json", "ATTRCACHE_LOG_LEVEL": "info"}
-	for k, v := range extra {
-		settings[k] = v
-	}
-	getenv := testEnv(settings)
-	env := []string{envRunMain + "=1"}
-	var names config
-	for _, s := range names.settings() {
-		if v := getenv(s.envName()); v != "" {
-			env = append(env, s.envName()+"="+v)
-		}
-	}
-	for _, name := range []string{envSecretKey, envSecretKeys} {
-		if v := getenv(name); v != "" {
-			env = append(env, name+"="+v)
-		}
-	}
-
-	stderr := &syncBuffer{}
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, io.Discard, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting serve: %v", err)
-	}
-	p := &servingProcess{servingTest: &servingTest{stderr: stderr}, cmd: cmd, exited: make(chan struct{})}
-	p.stop = func() error { return errors.New("a serving process is stopped by a signal") }
-	go func() {
-		p.exitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if !p.hasExited() {
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	pollUntil(t, "serve to log its address", func() bool {
-		if p.hasExited() {
-			t.Fatalf("serve exited before listening: %v\n%s", p.exitErr, stderr)
-		}
-		p.addr = loggedAddr(stderr.String())
-		p.baseURL = "http://" + p.addr
-		return p.addr != ""
-	})
-	pollUntil(t, "/healthz", func() bool {
-		resp, err := http.Get(p.baseURL + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
-}
-
-// hasExited reports whether the process has exited.
-func (p *servingProcess) hasExited() bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitExit waits, within a bound, for the process to exit and returns what waiting returned.
-func (p *servingProcess) waitExit(t *testing.T, bound time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.exited:
-		return p.exitErr
-	case <-time.After(bound):
-		t.Fatalf("serve did not exit within %v of the signal", bound)
-		return nil
-	}
-}
 
 // gatedBody is a request body that gives its first part, reports that through sentFirst, and
 // gives the rest only once release is closed: a request in flight, its connection open and its
@@ -203,7 +104,7 @@ func TestSIGTERMDrainsBeforeStopping(t *testing.T) {
 		drainDelay = 5 * time.Second
 	)
 	userID := createUser(t, "create-user", "lame-duck", "L4me-duck-pass")
-	p := startServeProcess(t, map[string]string{"ATTRCACHE_HTTP_DRAIN_DELAY": drainDelay.String()})
+	p := startServeProcess(t, map[string]string{"ATTRCACHE_HTTP_DRAIN_DELAY": drainDelay.String()}, false)
 	ust := p.login(t, "lame-duck", "L4me-duck-pass", "")
 
 	// Every request on a connection of its own, so that each new one is a new connection.

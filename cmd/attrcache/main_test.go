@@ -48,6 +48,11 @@ func TestMain(m *testing.M) {
 // testEnv returns the environment of a command against the test backends (the test Redis
 // Cluster when there is one), with cheap password hashing, plus extra.
 func testEnv(extra map[string]string) func(string) string {
+	return envOf(testEnvVars(extra))
+}
+
+// testEnvVars is testEnv's environment as variables.
+func testEnvVars(extra map[string]string) map[string]string {
 	env := map[string]string{
 		"ATTRCACHE_MYSQL_DSN":         testDSN,
 		"ATTRCACHE_REDIS_URL":         testenv.RedisURL(),
@@ -61,7 +66,7 @@ func testEnv(extra map[string]string) func(string) string {
 	for k, v := range extra {
 		env[k] = v
 	}
-	return envOf(env)
+	return env
 }
 
 // runCLI runs the command with args and stdin against the test backends and returns what it

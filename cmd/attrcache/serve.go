@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -20,11 +21,12 @@ import (
 	"github.com/attrcache/attrcache/persist"
 )
 
-// serve runs `attrcache serve [--dev]`: it migrates, then answers HTTP until ctx is cancelled,
-// and then shuts down gracefully: /readyz answers 503 at once while requests are still accepted
-// and served for http.drain_delay, then it stops accepting connections, lets the requests in
-// flight finish within http.shutdown_timeout, and only then closes the data stores (the cache,
-// MySQL, Redis). With debug.pprof_addr set, it also serves the runtime profiles there, from before the
+// serve runs `attrcache serve [--dev]`: it sets the Go runtime's memory limit (memory.limit,
+// until it returns), migrates, then answers HTTP until ctx is cancelled, and then shuts down
+// gracefully: /readyz answers 503 at once while requests are still accepted and served for
+// http.drain_delay, then it stops accepting connections, lets the requests in flight finish
+// within http.shutdown_timeout, and only then closes the data stores (the cache, MySQL, Redis).
+// With debug.pprof_addr set, it also serves the runtime profiles there, from before the
 // migrations until the very end. It returns nil when every request in flight finished in time.
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve")
@@ -39,6 +41,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logOut := newBufferedLog(c.stderr)
 	defer logOut.Close()
 	logger := newLogger(cfg, logOut)
+	if cfg.Memory.Limit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.Memory.Limit))
+	}
 	keys, err := c.serveKeyring(*dev)
 	if err != nil {
 		return err
@@ -77,6 +82,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Ready:          drain.ready(b.ready),
 		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+
+		MaxInflightBodyBytes: cfg.Memory.MaxInflightBodyBytes,
+		MaxAttrValueBytes:    cfg.Attributes.MaxValueBytes,
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
