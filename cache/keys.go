@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/attrcache/attrcache"
@@ -12,6 +14,7 @@ import (
 //	{prefix}{<user_id>}:s:<session hash>         one of the user's sessions
 //	{prefix}{<user_id>}:a:<name>                 one of the user's attributes
 //	{prefix}{<user_id>}:sa:<session hash>:<name> one attribute of one of the user's sessions
+//	{prefix}{throttle:<scope>:<digest>}          a failure counter (throttle.go)
 //
 // The braces make the user id a Redis Cluster hash tag: every key of one user lives in one slot,
 // so a multi-key command (MGET of a session and its principal, or of many attributes) or a
@@ -89,6 +92,15 @@ func (ks keyspace) redact(key string) string {
 		return head + sessionAttrInfix + shortHash(hash) + sessionAttrSuffix + name
 	}
 	return key
+}
+
+// failures returns the key of the failure counter of name in scope. The name is hashed, so that
+// neither its length nor its bytes reach the key, and the whole key is its own hash tag, so that
+// counters spread over a Redis Cluster's slots; user ids start with "zusr", so no user's tag is
+// "throttle:".
+func (ks keyspace) failures(scope, name string) string {
+	digest := sha256.Sum256([]byte(name))
+	return ks.prefix + "{throttle:" + scope + ":" + hex.EncodeToString(digest[:16]) + "}"
 }
 
 // shortHash returns the part of a session hash that a log line may show.

@@ -1,0 +1,118 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrcache/attrcache"
+)
+
+var _ attrcache.FailureCounter = (*FailureCounter)(nil)
+
+// FailureCounter keeps failure counters in Redis, where every instance of the service sees the
+// same counts. Each counter is a fixed window that starts at its first failure: an integer key
+// that expires one window after it was created, which the following failures increment. Redis's
+// clock, not the instances', times the windows. It is safe for concurrent use.
+type FailureCounter struct {
+	rdb  redis.UniversalClient
+	keys keyspace
+}
+
+// NewFailureCounter returns counters kept in rdb under prefix (single node, Sentinel or Cluster).
+func NewFailureCounter(rdb redis.UniversalClient, prefix string) *FailureCounter {
+	return &FailureCounter{rdb: rdb, keys: keyspace{prefix: prefix}}
+}
+
+// RetryAfter returns how long until every limit's counter is below its Limit: the remaining TTL
+// of each counter that has reached it, 0 when none has. One pipelined round trip.
+func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.FailureLimit) (time.Duration, error) {
+	if len(limits) == 0 {
+		return 0, nil
+	}
+	type reply struct {
+		count *redis.StringCmd
+		ttl   *redis.DurationCmd
+	}
+	replies := make([]reply, len(limits))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, l := range limits {
+			key := c.keys.failures(l.Scope, l.Name)
+			replies[i] = reply{count: p.Get(ctx, key), ttl: p.PTTL(ctx, key)}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("cache: reading failure counters: %w", err)
+	}
+	var wait time.Duration
+	for i, l := range limits {
+		count, err := replies[i].count.Int()
+		if errors.Is(err, redis.Nil) || count < l.Limit {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cache: reading failure counter: %w", err)
+		}
+		ttl := replies[i].ttl.Val()
+		switch {
+		case ttl == -1: // no TTL: cannot happen to a key this type writes; bound it anyway
+			ttl = l.Window
+		case ttl < 0: // expired between the two commands
+			ttl = 0
+		}
+		wait = max(wait, ttl)
+	}
+	return wait, nil
+}
+
+// countFailureScript counts one failure against the counter at KEYS[1]: it increments it and,
+// when that created it (or found it without expiry), sets its TTL to ARGV[1] milliseconds. Being
+// one script, it cannot leave a counter that never expires, whatever runs concurrently.
+var countFailureScript = redis.NewScript(countFailureSource)
+
+const countFailureSource = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('PTTL', KEYS[1]) == -1 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return count
+`
+
+// AddFailure counts one failure against each limit's counter, through countFailureScript, all in
+// one pipeline (on Redis Cluster, one per node, in parallel): by digest, and by source when Redis
+// does not know the script.
+func (c *FailureCounter) AddFailure(ctx context.Context, limits []attrcache.FailureLimit) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	err := c.countFailure(ctx, "evalsha", countFailureScript.Hash(), limits)
+	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = c.countFailure(ctx, "eval", countFailureSource, limits)
+	}
+	if err != nil {
+		return fmt.Errorf("cache: counting a failure: %w", err)
+	}
+	return nil
+}
+
+func (c *FailureCounter) countFailure(ctx context.Context, eval, script string, limits []attrcache.FailureLimit) error {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, l := range limits {
+			p.Do(ctx, eval, script, 1, c.keys.failures(l.Scope, l.Name), max(l.Window.Milliseconds(), 1))
+		}
+		return nil
+	})
+	return err
+}
+
+// ResetFailures deletes the counter of name in scope.
+func (c *FailureCounter) ResetFailures(ctx context.Context, scope, name string) error {
+	if err := c.rdb.Del(ctx, c.keys.failures(scope, name)).Err(); err != nil {
+		return fmt.Errorf("cache: resetting a failure counter: %w", err)
+	}
+	return nil
+}
