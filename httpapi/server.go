@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -28,6 +29,10 @@ type Options struct {
 	Ready          func(ctx context.Context) error // /readyz; nil: always ready
 	MetricsHandler http.Handler                    // served at /metrics; nil: 404
 	MaxBodyBytes   int64                           // 0: 1 MiB
+
+	// TrustedProxies are the peers whose X-Zato-Forwarded-For and X-Forwarded-For headers are
+	// believed (see remoteAddr); none: the client is always the connection's peer.
+	TrustedProxies []netip.Prefix
 }
 
 // defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -54,6 +59,7 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 		ready:          opts.Ready,
 		metricsHandler: opts.MetricsHandler,
 		maxBodyBytes:   opts.MaxBodyBytes,
+		trustedProxies: opts.TrustedProxies,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -85,6 +91,7 @@ type server struct {
 	metricsHandler http.Handler
 	maxBodyBytes   int64
 	knownPaths     map[string]bool // every routed path, to label a 405 by its path
+	trustedProxies []netip.Prefix
 }
 
 // exchange is what observe, the handler and the response writers record about one request.
@@ -116,7 +123,7 @@ type observedHandler func(c *gin.Context, ex *exchange)
 func (s *server) observe(h observedHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
+		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request, s.trustedProxies)}
 		ex.cidHeader[0] = ex.cid
 		c.Writer.Header()[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it
 		defer func() {
