@@ -83,15 +83,15 @@ return count
 `
 
 // AddFailure counts one failure against each limit's counter, through countFailureScript, all in
-// one pipeline (on Redis Cluster, one per node, in parallel): by digest, and by source when Redis
-// does not know the script.
+// one pipeline (on Redis Cluster, one per node, in parallel): by digest, and again by source for
+// the counters whose node does not know the script, so that no failure counts twice.
 func (c *FailureCounter) AddFailure(ctx context.Context, limits []attrcache.FailureLimit) error {
 	if len(limits) == 0 {
 		return nil
 	}
-	err := c.countFailure(ctx, "evalsha", countFailureScript.Hash(), limits)
-	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		err = c.countFailure(ctx, "eval", countFailureSource, limits)
+	missing, err := c.countFailure(ctx, "evalsha", countFailureScript.Hash(), limits)
+	if len(missing) > 0 {
+		_, err = c.countFailure(ctx, "eval", countFailureSource, missing)
 	}
 	if err != nil {
 		return fmt.Errorf("cache: counting a failure: %w", err)
@@ -99,14 +99,27 @@ func (c *FailureCounter) AddFailure(ctx context.Context, limits []attrcache.Fail
 	return nil
 }
 
-func (c *FailureCounter) countFailure(ctx context.Context, eval, script string, limits []attrcache.FailureLimit) error {
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, l := range limits {
-			p.Do(ctx, eval, script, 1, c.keys.failures(l.Scope, l.Name), max(l.Window.Milliseconds(), 1))
+// countFailure runs countFailureScript for each limit with the command eval or evalsha, given the
+// source or the digest. It returns the limits refused because Redis lacked the script, and the
+// first other error.
+func (c *FailureCounter) countFailure(ctx context.Context, eval, script string, limits []attrcache.FailureLimit) (missing []attrcache.FailureLimit, err error) {
+	cmds := make([]*redis.Cmd, len(limits))
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, l := range limits {
+			cmds[i] = p.Do(ctx, eval, script, 1, c.keys.failures(l.Scope, l.Name), max(l.Window.Milliseconds(), 1))
 		}
 		return nil
 	})
-	return err
+	for i, cmd := range cmds {
+		switch cmdErr := cmd.Err(); {
+		case cmdErr == nil:
+		case errors.Is(cmdErr, redis.ErrNoScript) || redis.HasErrorPrefix(cmdErr, "NOSCRIPT"):
+			missing = append(missing, limits[i])
+		case err == nil:
+			err = cmdErr
+		}
+	}
+	return missing, err
 }
 
 // ResetFailures deletes the counter of name in scope.

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -90,19 +91,35 @@ func TestFailureCounterConcurrent(t *testing.T) {
 	}
 }
 
+// TestFailureCounterScriptFlushed checks that a failure counts once when some nodes lack the
+// script (a restart, SCRIPT FLUSH): on a cluster, the counters of one call live on several nodes,
+// and only those refused are counted again by source.
 func TestFailureCounterScriptFlushed(t *testing.T) {
 	ctx := t.Context()
 	rdb := newRedis(t)
 	c := newTestFailureCounter(t, rdb)
-	limit := attrcache.FailureLimit{Scope: "signup-addr", Name: "198.51.100.1", Limit: 1, Window: time.Minute}
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatalf("SCRIPT FLUSH: %v", err)
 	}
-	if err := c.AddFailure(ctx, []attrcache.FailureLimit{limit}); err != nil {
+	first := attrcache.FailureLimit{Scope: "signup-addr", Name: "198.51.100.1", Limit: 1, Window: time.Minute}
+	if err := c.AddFailure(ctx, []attrcache.FailureLimit{first}); err != nil { // loads the script on first's node
 		t.Fatalf("AddFailure after SCRIPT FLUSH: %v", err)
 	}
-	if wait, err := c.RetryAfter(ctx, []attrcache.FailureLimit{limit}); err != nil || wait <= 0 {
-		t.Errorf("RetryAfter = %v, %v; want positive", wait, err)
+	limits := []attrcache.FailureLimit{first}
+	for i := range 12 { // on a cluster, some surely on the other nodes
+		limits = append(limits, attrcache.FailureLimit{Scope: "signup-addr", Name: fmt.Sprint("198.51.100.", 10+i), Limit: 1, Window: time.Minute})
+	}
+	if err := c.AddFailure(ctx, limits); err != nil {
+		t.Fatalf("AddFailure: %v", err)
+	}
+	for i, l := range limits {
+		want := 1
+		if i == 0 {
+			want = 2
+		}
+		if got, err := rdb.Get(ctx, c.keys.failures(l.Scope, l.Name)).Int(); err != nil || got != want {
+			t.Errorf("count of %s = %d, %v; want %d", l.Name, got, err, want)
+		}
 	}
 }
 
