@@ -66,6 +66,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
 
+	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
+	if err != nil {
+		return err
+	}
 	registry.MustRegister(metrics.NewMySQLCollector(b.db.SQL().Stats), metrics.NewRedisPoolCollector(b.redis.PoolStats))
 	handler := httpapi.NewServer(b.api, httpapi.Options{
 		Logger:         logger,
@@ -73,6 +77,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Ready:          b.ready,
 		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+		TrustedProxies: trustedProxies,
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
