@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,15 +18,66 @@ var _ attrcache.FailureCounter = (*FailureCounter)(nil)
 // FailureCounter keeps failure counters in Redis, where every instance of the service sees the
 // same counts. Each counter is a fixed window that starts at its first failure: an integer key
 // that expires one window after it was created, which the following failures increment. Redis's
-// clock, not the instances', times the windows. It is safe for concurrent use.
+// clock, not the instances', times the windows.
+//
+// After Redis fails, the counter leaves it alone for RedisRetryInterval, failing at once with
+// ErrRedisSkipped, and then lets one call through to find out whether Redis answers again: a
+// Redis that hangs costs one call per interval its timeouts, not every login. It is safe for
+// concurrent use.
 type FailureCounter struct {
 	rdb  redis.UniversalClient
 	keys keyspace
+	log  *slog.Logger
+	now  func() time.Time
+	// skipUntil is when, in Unix nanoseconds, Redis may be tried again after a failure; 0 while
+	// it answers.
+	skipUntil atomic.Int64
 }
 
-// NewFailureCounter returns counters kept in rdb under prefix (single node, Sentinel or Cluster).
-func NewFailureCounter(rdb redis.UniversalClient, prefix string) *FailureCounter {
-	return &FailureCounter{rdb: rdb, keys: keyspace{prefix: prefix}}
+// RedisRetryInterval is how long a FailureCounter leaves Redis alone after it failed.
+const RedisRetryInterval = 5 * time.Second
+
+// ErrRedisSkipped is the error of a FailureCounter call made within RedisRetryInterval of a
+// Redis failure: Redis was not tried.
+var ErrRedisSkipped = attrcache.Unavailable(errors.New("cache: Redis failed moments ago; failure counters not tried"))
+
+// NewFailureCounter returns counters kept in rdb under prefix (single node, Sentinel or
+// Cluster). logger (nil: discard) hears when Redis stops answering and when it answers again.
+func NewFailureCounter(rdb redis.UniversalClient, prefix string, logger *slog.Logger) *FailureCounter {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FailureCounter{rdb: rdb, keys: keyspace{prefix: prefix}, log: logger, now: time.Now}
+}
+
+// begin returns nil when a call may go to Redis: always while Redis answers, and after a
+// failure to the first caller once RedisRetryInterval has passed; else ErrRedisSkipped.
+func (c *FailureCounter) begin() error {
+	until := c.skipUntil.Load()
+	if until == 0 {
+		return nil
+	}
+	now := c.now().UnixNano()
+	if now < until || !c.skipUntil.CompareAndSwap(until, now+int64(RedisRetryInterval)) {
+		return ErrRedisSkipped
+	}
+	return nil
+}
+
+// end records whether Redis answered a call, logs when that changes, and returns err. A call
+// whose ctx ended says nothing about Redis.
+func (c *FailureCounter) end(ctx context.Context, err error) error {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		if c.skipUntil.Swap(c.now().UnixNano()+int64(RedisRetryInterval)) == 0 {
+			c.log.Warn("throttle counters in Redis unavailable; counting in process only", "err", err, "retry_in", RedisRetryInterval)
+		}
+	case err == nil:
+		if c.skipUntil.Swap(0) != 0 {
+			c.log.Info("throttle counters in Redis available again")
+		}
+	}
+	return err
 }
 
 // RetryAfter returns how long until every limit's counter is below its Limit: the remaining TTL
@@ -32,6 +85,9 @@ func NewFailureCounter(rdb redis.UniversalClient, prefix string) *FailureCounter
 func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.FailureLimit) (time.Duration, error) {
 	if len(limits) == 0 {
 		return 0, nil
+	}
+	if err := c.begin(); err != nil {
+		return 0, err
 	}
 	type reply struct {
 		count *redis.StringCmd
@@ -46,7 +102,7 @@ func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.Fail
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("cache: reading failure counters: %w", err)
+		return 0, c.end(ctx, fmt.Errorf("cache: reading failure counters: %w", err))
 	}
 	var wait time.Duration
 	for i, l := range limits {
@@ -55,7 +111,7 @@ func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.Fail
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("cache: reading failure counter: %w", err)
+			return 0, c.end(ctx, fmt.Errorf("cache: reading failure counter: %w", err))
 		}
 		ttl := replies[i].ttl.Val()
 		switch {
@@ -66,7 +122,7 @@ func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.Fail
 		}
 		wait = max(wait, ttl)
 	}
-	return wait, nil
+	return wait, c.end(ctx, nil)
 }
 
 // countFailureScript counts one failure against the counter at KEYS[1]: it increments it and,
@@ -89,14 +145,17 @@ func (c *FailureCounter) AddFailure(ctx context.Context, limits []attrcache.Fail
 	if len(limits) == 0 {
 		return nil
 	}
+	if err := c.begin(); err != nil {
+		return err
+	}
 	missing, err := c.countFailure(ctx, "evalsha", countFailureScript.Hash(), limits)
 	if len(missing) > 0 {
 		_, err = c.countFailure(ctx, "eval", countFailureSource, missing)
 	}
 	if err != nil {
-		return fmt.Errorf("cache: counting a failure: %w", err)
+		return c.end(ctx, fmt.Errorf("cache: counting a failure: %w", err))
 	}
-	return nil
+	return c.end(ctx, nil)
 }
 
 // countFailure runs countFailureScript for each limit with the command eval or evalsha, given the
@@ -124,8 +183,11 @@ func (c *FailureCounter) countFailure(ctx context.Context, eval, script string, 
 
 // ResetFailures deletes the counter of name in scope.
 func (c *FailureCounter) ResetFailures(ctx context.Context, scope, name string) error {
-	if err := c.rdb.Del(ctx, c.keys.failures(scope, name)).Err(); err != nil {
-		return fmt.Errorf("cache: resetting a failure counter: %w", err)
+	if err := c.begin(); err != nil {
+		return err
 	}
-	return nil
+	if err := c.rdb.Del(ctx, c.keys.failures(scope, name)).Err(); err != nil {
+		return c.end(ctx, fmt.Errorf("cache: resetting a failure counter: %w", err))
+	}
+	return c.end(ctx, nil)
 }

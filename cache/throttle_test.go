@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,7 +16,7 @@ import (
 // newTestFailureCounter returns a counter in the test Redis under a prefix of the test's own.
 func newTestFailureCounter(t *testing.T, rdb redis.UniversalClient) *FailureCounter {
 	t.Helper()
-	return NewFailureCounter(rdb, testPrefix+strings.ReplaceAll(t.Name(), "/", ".")+":")
+	return NewFailureCounter(rdb, testPrefix+strings.ReplaceAll(t.Name(), "/", ".")+":", nil)
 }
 
 func TestFailureCounterCountsAndExpires(t *testing.T) {
@@ -124,12 +125,47 @@ func TestFailureCounterScriptFlushed(t *testing.T) {
 }
 
 func TestFailureCounterRedisDown(t *testing.T) {
-	c := NewFailureCounter(unreachableRedis(t), "down:")
+	c := NewFailureCounter(unreachableRedis(t), "down:", nil)
 	limit := []attrcache.FailureLimit{{Scope: "login-user", Name: "carol", Limit: 1, Window: time.Minute}}
 	if _, err := c.RetryAfter(t.Context(), limit); err == nil {
 		t.Error("RetryAfter with Redis down: nil error, want one")
 	}
 	if err := c.AddFailure(t.Context(), limit); err == nil {
 		t.Error("AddFailure with Redis down: nil error, want one")
+	}
+}
+
+// TestFailureCounterLeavesFailingRedisAlone checks that after a Redis failure the counter fails
+// at once, without a command, until RedisRetryInterval has passed, and then tries Redis again.
+func TestFailureCounterLeavesFailingRedisAlone(t *testing.T) {
+	ctx := t.Context()
+	hook := newFaultHook()
+	c := newTestFailureCounter(t, newRedis(t, hook))
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	limits := []attrcache.FailureLimit{{Scope: "login-user", Name: "heidi", Limit: 1, Window: time.Minute}}
+
+	hook.setFailing(true)
+	if err := c.AddFailure(ctx, limits); !errors.Is(err, errInjected) {
+		t.Fatalf("AddFailure with Redis failing: %v, want the injected error", err)
+	}
+	hook.setFailing(false)
+	hook.reset()
+	if _, err := c.RetryAfter(ctx, limits); !errors.Is(err, ErrRedisSkipped) {
+		t.Errorf("RetryAfter just after a failure: %v, want ErrRedisSkipped", err)
+	}
+	if err := c.ResetFailures(ctx, "login-user", "heidi"); !errors.Is(err, ErrRedisSkipped) {
+		t.Errorf("ResetFailures just after a failure: %v, want ErrRedisSkipped", err)
+	}
+	if sent := hook.sentAll(); len(sent) != 0 {
+		t.Errorf("commands sent within the retry interval: %v, want none", sent)
+	}
+
+	now = now.Add(RedisRetryInterval)
+	if err := c.AddFailure(ctx, limits); err != nil {
+		t.Fatalf("AddFailure once the interval has passed: %v", err)
+	}
+	if wait, err := c.RetryAfter(ctx, limits); err != nil || wait <= 0 {
+		t.Errorf("RetryAfter after Redis came back: %v, %v; want a wait and no error", wait, err)
 	}
 }

@@ -52,7 +52,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 	}
 	attrs := cache.NewAttrStore(store, db)
 	ssoCfg := cfg.ssoConfig()
-	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix) // shared by every instance
+	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
 	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {
 		return nil, errors.Join(fmt.Errorf("sso: %w", err), b.close())
 	}

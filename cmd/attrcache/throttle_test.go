@@ -302,4 +302,7 @@ func TestServedThrottleWithoutRedis(t *testing.T) {
 	}
 	wantThrottled(t, "the right password with Redis down", s.sendWith(t, http.MethodPost, pathLogin, loginBody("offline-frank", "Fr4nk-secret"), nil))
 	s.login(t, "offline-grace", "Gr4ce-secret", "") // Redis down fails no login
+	if log := s.stderr.String(); !strings.Contains(log, "throttle counters in Redis unavailable") {
+		t.Errorf("the log does not say that the throttle counts in process only:\n%s", log)
+	}
 }
