@@ -22,9 +22,10 @@ const (
 )
 
 // throttle decides when guessing must stop. It counts in the shared counter (Redis, seen by every
-// instance) when there is one, and always in process as well: while the shared counter cannot
-// answer, the in-process counts alone still bound guessing, and a request is never failed
-// because the shared counter is down. A request waits for the longer of the two.
+// instance) when there is one, and always in process as well, and it asks the shared counter.
+// While that cannot answer it asks the in-process counter instead, which holds this instance's
+// failures of the window, those made before Redis failed included: guessing stays bounded, and
+// no request fails because the shared counter is down.
 type throttle struct {
 	login  ThrottleConfig
 	signup SignupThrottleConfig
@@ -66,16 +67,23 @@ func (t *throttle) check(ctx context.Context, limits []attrcache.FailureLimit) e
 	if len(limits) == 0 {
 		return nil
 	}
-	wait, _ := t.local.RetryAfter(ctx, limits)
-	if t.shared != nil {
-		if shared, err := t.shared.RetryAfter(ctx, limits); err == nil {
-			wait = max(wait, shared)
-		}
-	}
+	wait := t.retryAfter(ctx, limits)
 	if wait <= 0 {
 		return nil
 	}
 	return &attrcache.Error{Kind: attrcache.KindThrottled, Code: attrcache.CodeNotAllowed, RetryAfter: wait}
+}
+
+// retryAfter is the shared counter's answer, or the in-process counter's when there is no
+// shared counter or it fails.
+func (t *throttle) retryAfter(ctx context.Context, limits []attrcache.FailureLimit) time.Duration {
+	if t.shared != nil {
+		if wait, err := t.shared.RetryAfter(ctx, limits); err == nil {
+			return wait
+		}
+	}
+	wait, _ := t.local.RetryAfter(ctx, limits) // never fails
+	return wait
 }
 
 // failed counts a failure against each of limits.
