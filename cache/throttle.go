@@ -94,26 +94,29 @@ func (c *FailureCounter) RetryAfter(ctx context.Context, limits []attrcache.Fail
 		ttl   *redis.DurationCmd
 	}
 	replies := make([]reply, len(limits))
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, l := range limits {
 			key := c.keys.failures(l.Scope, l.Name)
 			replies[i] = reply{count: p.Get(ctx, key), ttl: p.PTTL(ctx, key)}
 		}
 		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, c.end(ctx, fmt.Errorf("cache: reading failure counters: %w", err))
-	}
+	}) // each command's error is its own (a missing key's redis.Nil, a failed node's)
 	var wait time.Duration
 	for i, l := range limits {
 		count, err := replies[i].count.Int()
-		if errors.Is(err, redis.Nil) || count < l.Limit {
+		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
-			return 0, c.end(ctx, fmt.Errorf("cache: reading failure counter: %w", err))
+			return 0, c.end(ctx, fmt.Errorf("cache: reading a failure counter: %w", err))
 		}
-		ttl := replies[i].ttl.Val()
+		ttl, err := replies[i].ttl.Result()
+		if err != nil {
+			return 0, c.end(ctx, fmt.Errorf("cache: reading a failure counter's TTL: %w", err))
+		}
+		if count < l.Limit {
+			continue
+		}
 		switch {
 		case ttl == -1: // no TTL: cannot happen to a key this type writes; bound it anyway
 			ttl = l.Window
