@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/attrcache/attrcache"
@@ -13,6 +15,7 @@ import (
 //	{prefix}{<user_id>}:a:<name>                 one of the user's attributes
 //	{prefix}{<user_id>}:sa:<session hash>:<name> one attribute of one of the user's sessions
 //	{prefix}{<user_id>}:n                        the user's absent budget
+//	{prefix}{throttle:<scope>:<digest>}          a failure counter (throttle.go)
 //
 // An attribute key may hold an "absent" marker: a read found nothing in the inner store. Markers
 // expire after the absent TTL, and the absent budget bounds them by design: it counts the
@@ -103,6 +106,15 @@ func (ks keyspace) redact(key string) string {
 		return head + sessionAttrInfix + shortHash(hash) + sessionAttrSuffix + name
 	}
 	return key
+}
+
+// failures returns the key of the failure counter of name in scope. The name is hashed, so that
+// neither its length nor its bytes reach the key, and the whole key is its own hash tag, so that
+// counters spread over a Redis Cluster's slots; user ids start with "zusr", so no user's tag is
+// "throttle:".
+func (ks keyspace) failures(scope, name string) string {
+	digest := sha256.Sum256([]byte(name))
+	return ks.prefix + "{throttle:" + scope + ":" + hex.EncodeToString(digest[:16]) + "}"
 }
 
 // shortHash returns the part of a session hash that a log line may show.

@@ -61,23 +61,78 @@ func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inp
 
 var errNotAnObject = attrcache.BadRequest(attrcache.CodeInvalidInput, "the request body is not a JSON object")
 
-// remoteAddr returns the client's address: the first entry of X-Zato-Forwarded-For, else of
-// X-Forwarded-For, else the connection's address. An entry that is not an IP address is skipped;
-// "" when nothing is one.
-func remoteAddr(r *http.Request) string {
-	for _, header := range []string{"X-Zato-Forwarded-For", "X-Forwarded-For"} {
-		first, _, _ := strings.Cut(r.Header.Get(header), ",")
-		if first = strings.TrimSpace(first); first == "" {
-			continue // not an address; skipped without the error ParseAddr would allocate
+// forwardedHeaders are the headers that name the addresses a request was forwarded for, in the
+// order they are read: the first one present is the one believed.
+var forwardedHeaders = []string{"X-Zato-Forwarded-For", "X-Forwarded-For"}
+
+// remoteAddr returns the client's address. It is the connection's peer unless that peer is inside
+// one of trusted (the proxies in front of the service): then it is the right-most entry of
+// X-Zato-Forwarded-For, else of X-Forwarded-For, that is not itself a trusted proxy, each proxy
+// having appended the address it received the request from. A client can write any entries it
+// likes at the left, but none that a trusted proxy appended. When every entry is trusted, the
+// left-most is the client; an entry that is not an IP address ends the walk, and the last
+// trusted hop is the client. "" when the peer's address does not parse.
+func remoteAddr(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	client := peer.Addr().Unmap()
+	if !isTrustedProxy(client, trusted) {
+		return client.String()
+	}
+	for _, header := range forwardedHeaders {
+		values := r.Header.Values(header)
+		if len(values) == 0 {
+			continue
 		}
-		if addr, err := netip.ParseAddr(first); err == nil {
-			return addr.String()
+		for i := len(values) - 1; i >= 0; i-- {
+			entries := values[i]
+			for entries != "" {
+				var entry string
+				if comma := strings.LastIndexByte(entries, ','); comma >= 0 {
+					entries, entry = entries[:comma], entries[comma+1:]
+				} else {
+					entries, entry = "", entries
+				}
+				if entry = strings.TrimSpace(entry); entry == "" {
+					continue
+				}
+				hop, ok := parseForwardedAddr(entry)
+				if !ok {
+					return client.String()
+				}
+				client = hop
+				if !isTrustedProxy(hop, trusted) {
+					return client.String()
+				}
+			}
+		}
+		break
+	}
+	return client.String()
+}
+
+// parseForwardedAddr reads one entry of a forwarded header: an IP address, with or without a
+// port (IPv6 then in brackets).
+func parseForwardedAddr(entry string) (netip.Addr, bool) {
+	if addr, err := netip.ParseAddr(entry); err == nil {
+		return addr.Unmap(), true
+	}
+	if addrPort, err := netip.ParseAddrPort(entry); err == nil {
+		return addrPort.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// isTrustedProxy reports whether addr is inside one of trusted.
+func isTrustedProxy(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, prefix := range trusted {
+		if prefix.Contains(addr) {
+			return true
 		}
 	}
-	if addrPort, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return addrPort.Addr().String()
-	}
-	return ""
+	return false
 }
 
 // input gives typed access to a request's decoded keys. A key an endpoint does not read is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -116,12 +117,12 @@ func TestLoginThrottled(t *testing.T) {
 
 // TestLoginThrottleIgnoresRemoteAddrInput checks that the remote_addr input, which replaces the
 // address a session records, does not choose the address the throttle counts against: that is
-// the address the request came from.
+// the address the request came from (here forwarded by a trusted proxy).
 func TestLoginThrottleIgnoresRemoteAddrInput(t *testing.T) {
 	const perAddress = 3
 	h := httpapi.NewServer(newAPI(func(cfg *sso.Config) {
 		cfg.Throttle = sso.ThrottleConfig{PerAddress: perAddress, Window: time.Hour}
-	}), httpapi.Options{})
+	}), httpapi.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
 	u := newUser(t, false, nil)
 	fromClient := map[string]string{"X-Forwarded-For": "203.0.113.50"}
 	for i := range perAddress {

@@ -131,8 +131,9 @@ func TestOpenAPIDescribesEveryRouteAndNoOther(t *testing.T) {
 
 func TestOpenAPIOperationsDocumentTheirErrors(t *testing.T) {
 	// Every Zato path reads a JSON body (400, 413) and may meet a bug (500) or a backend that is
-	// down (503); login's throttle answers 429.
+	// down (503); the throttles of login, password change and sign-up answer 429.
 	zatoErrors := []string{"400", "413", "500", "503"}
+	throttled := map[string]bool{"POST /zato/sso/user/login": true, "PATCH /zato/sso/user/password": true, "POST /zato/sso/user/signup": true}
 	ids := make(map[string]string) // operationId → where it was met
 	for path, item := range pathItems(readOpenAPI(t)) {
 		for key, op := range operations(item) {
@@ -151,7 +152,7 @@ func TestOpenAPIOperationsDocumentTheirErrors(t *testing.T) {
 				if strings.HasPrefix(path, "/zato/sso/") {
 					want = append(want, zatoErrors...)
 				}
-				if path == "/zato/sso/user/login" {
+				if throttled[where] {
 					want = append(want, "429")
 				}
 				for _, status := range want {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -38,6 +39,10 @@ type Options struct {
 	// MaxAttrValueBytes is the attribute value limit of the sso.API (sso.Config's), from which
 	// the attribute endpoints' body bound derives; 0: attrcache.DefaultMaxValueBytes.
 	MaxAttrValueBytes int
+
+	// TrustedProxies are the peers whose X-Zato-Forwarded-For and X-Forwarded-For headers are
+	// believed (see remoteAddr); none: the client is always the connection's peer.
+	TrustedProxies []netip.Prefix
 }
 
 // defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -72,6 +77,7 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 		ready:          opts.Ready,
 		metricsHandler: opts.MetricsHandler,
 		maxBodyBytes:   opts.MaxBodyBytes,
+		trustedProxies: opts.TrustedProxies,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -111,6 +117,7 @@ type server struct {
 
 	inflightBodies    *semaphore.Weighted // the body bytes requests may hold at once; nil: no bound
 	maxAttrValueBytes int
+	trustedProxies []netip.Prefix
 }
 
 // exchange is what observe, the handler and the response writers record about one request.
@@ -142,7 +149,7 @@ type observedHandler func(c *gin.Context, ex *exchange)
 func (s *server) observe(h observedHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request)}
+		ex := &exchange{cid: newCID(), remoteAddr: remoteAddr(c.Request, s.trustedProxies)}
 		ex.cidHeader[0] = ex.cid
 		header := c.Writer.Header()
 		header[cidHeaderKey] = ex.cidHeader[:] // as c.Header(cidHeader, ex.cid) sets it

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
 )
 
 const (
@@ -114,23 +116,39 @@ func TestListSessions(t *testing.T) {
 	wantError(t, do(t, http.MethodGet, pathSessionList, map[string]any{"ust": "garbage", "current_app": app}), 403, attrcache.CodeNoSuchSession)
 }
 
-// TestSessionClientIdentity checks where a session's remote_addr and user_agent come from.
+// TestSessionClientIdentity checks where a session's remote_addr and user_agent come from: the
+// connection's peer (192.0.2.1 under httptest), forwarded headers only from a trusted proxy and
+// then their right-most untrusted entry, or the login's own inputs.
 func TestSessionClientIdentity(t *testing.T) {
+	api := newAPI()
+	untrusting := httpapi.NewServer(api, httpapi.Options{})
+	trusting := httpapi.NewServer(api, httpapi.Options{TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("10.0.0.0/8"),
+	}})
 	tests := []struct {
 		name          string
+		trustPeer     bool
 		header        map[string]string
 		input         map[string]any // added to the login's input
 		wantAddr      string
 		wantUserAgent string
 	}{
-		{"connection", nil, nil, "192.0.2.1", ""},
-		{"X-Zato-Forwarded-For first", map[string]string{"X-Zato-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-For": "198.51.100.1"}, nil, "203.0.113.7", ""},
-		{"X-Forwarded-For", map[string]string{"X-Forwarded-For": " 2001:db8::1 , 10.0.0.1"}, nil, "2001:db8::1", ""},
-		{"garbage headers ignored", map[string]string{"X-Zato-Forwarded-For": "not-an-ip", "X-Forwarded-For": "999.1.1.1"}, nil, "192.0.2.1", ""},
-		{"User-Agent header", map[string]string{"User-Agent": "agent/1.0"}, nil, "192.0.2.1", "agent/1.0"},
-		{"input overrides", map[string]string{"X-Forwarded-For": "198.51.100.1", "User-Agent": "agent/1.0"},
+		{"connection", false, nil, nil, "192.0.2.1", ""},
+		{"X-Zato-Forwarded-For from an untrusted peer", false, map[string]string{"X-Zato-Forwarded-For": "203.0.113.7"}, nil, "192.0.2.1", ""},
+		{"X-Forwarded-For from an untrusted peer", false, map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}, nil, "192.0.2.1", ""},
+		{"trusted peer without headers", true, nil, nil, "192.0.2.1", ""},
+		{"X-Zato-Forwarded-For first", true, map[string]string{"X-Zato-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-For": "198.51.100.1"}, nil, "203.0.113.7", ""},
+		{"right-most untrusted entry", true, map[string]string{"X-Forwarded-For": "198.51.100.66, 203.0.113.8, 10.0.0.2"}, nil, "203.0.113.8", ""},
+		{"IPv6 entry", true, map[string]string{"X-Forwarded-For": " 2001:db8::1 , 10.0.0.1"}, nil, "2001:db8::1", ""},
+		{"entries with ports", true, map[string]string{"X-Forwarded-For": "[2001:db8::2]:443, 10.0.0.1:80"}, nil, "2001:db8::2", ""},
+		{"every entry trusted", true, map[string]string{"X-Forwarded-For": "10.0.0.3, 10.0.0.2"}, nil, "10.0.0.3", ""},
+		{"garbage left of the client", true, map[string]string{"X-Forwarded-For": "not-an-ip, 203.0.113.9"}, nil, "203.0.113.9", ""},
+		{"garbage where the client should be", true, map[string]string{"X-Zato-Forwarded-For": "203.0.113.9, not-an-ip"}, nil, "192.0.2.1", ""},
+		{"garbage after a trusted hop", true, map[string]string{"X-Forwarded-For": "999.1.1.1, 10.0.0.4"}, nil, "10.0.0.4", ""},
+		{"User-Agent header", false, map[string]string{"User-Agent": "agent/1.0"}, nil, "192.0.2.1", "agent/1.0"},
+		{"input overrides", true, map[string]string{"X-Forwarded-For": "198.51.100.1", "User-Agent": "agent/1.0"},
 			map[string]any{"remote_addr": "203.0.113.9", "user_agent": "given/2.0"}, "203.0.113.9", "given/2.0"},
-		{"remote_addr input not an IP", nil, map[string]any{"remote_addr": "nowhere"}, "192.0.2.1", ""},
+		{"remote_addr input not an IP", false, nil, map[string]any{"remote_addr": "nowhere"}, "192.0.2.1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +157,11 @@ func TestSessionClientIdentity(t *testing.T) {
 			for k, v := range tt.input {
 				input[k] = v
 			}
-			res := serve(handler, call{method: http.MethodPost, path: pathLogin, body: jsonOf(input), header: tt.header})
+			h := untrusting
+			if tt.trustPeer {
+				h = trusting
+			}
+			res := serve(h, call{method: http.MethodPost, path: pathLogin, body: jsonOf(input), header: tt.header})
 			wantOK(t, res)
 			session := do(t, http.MethodGet, pathSession, map[string]any{"current_ust": admin.ust, "target_ust": res.body["ust"], "current_app": app})
 			wantOK(t, session)

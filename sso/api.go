@@ -30,15 +30,27 @@ type HashParams struct {
 	SaltLen   uint32 // 0: 16
 }
 
-// ThrottleConfig bounds password guessing: at most PerUsername failed logins for one username
-// and PerAddress for one client address within Window; 0 disables that limit. At most
-// MaxTracked usernames and as many addresses are remembered (0: 100,000 each); past that the
-// ones whose last failure is oldest are forgotten first.
+// ThrottleConfig bounds password guessing, at login and in a user's own password change: at most
+// PerUsername wrong passwords for one username and PerAddress for one client address within
+// Window; 0 disables that limit.
+//
+// Counter, when set, holds counts that every instance of the service shares (cache's, in
+// Redis); the API also counts in process, and relies on that alone while Counter fails. At most
+// MaxTracked usernames and as many addresses are remembered in process (0: 100,000 each); past
+// that the ones whose last failure is oldest are forgotten first.
 type ThrottleConfig struct {
 	PerUsername int
 	PerAddress  int
 	Window      time.Duration
 	MaxTracked  int
+	Counter     attrcache.FailureCounter
+}
+
+// SignupThrottleConfig bounds sign-ups: at most PerAddress attempts from one client address within
+// Window; 0 disables the limit. They are counted where ThrottleConfig's are.
+type SignupThrottleConfig struct {
+	PerAddress int
+	Window     time.Duration
 }
 
 // Config is the behaviour of the API (Zato's sso.conf, under attrcache's names).
@@ -61,7 +73,8 @@ type Config struct {
 	// attrcache.DefaultMaxValueBytes.
 	MaxAttrValueBytes int
 
-	Throttle ThrottleConfig
+	Throttle       ThrottleConfig
+	SignupThrottle SignupThrottleConfig
 
 	// Now returns the current time; nil means attrcache.Now. Tests set it to move time.
 	Now func() time.Time
@@ -85,6 +98,7 @@ func DefaultConfig() Config {
 		SearchMaxPageSize:     100,
 		MaxAttrValueBytes:     attrcache.DefaultMaxValueBytes,
 		Throttle:              ThrottleConfig{PerUsername: 10, PerAddress: 50, Window: 5 * time.Minute},
+		SignupThrottle:        SignupThrottleConfig{PerAddress: 10, Window: time.Hour},
 	}
 }
 
@@ -95,7 +109,7 @@ type API struct {
 	users    attrcache.UserStore
 	sessions attrcache.SessionStore
 	attrs    attrcache.AttrStore
-	throttle *loginThrottle
+	throttle *throttle
 	// dummyHash is verified against when a login names no usable user, so that such a login
 	// takes as long as one with a wrong password and does not reveal which usernames exist.
 	dummyHash string
@@ -122,7 +136,7 @@ func New(cfg Config, keys *attrcache.Keyring, users attrcache.UserStore, session
 		users:     users,
 		sessions:  sessions,
 		attrs:     attrs,
-		throttle:  newLoginThrottle(cfg.Throttle),
+		throttle:  newThrottle(cfg.Throttle, cfg.SignupThrottle, cfg.Now),
 		dummyHash: dummyHash,
 	}, nil
 }

@@ -49,18 +49,18 @@ func (a *API) Login(ctx context.Context, cid string, in LoginInput) (*LoginResul
 		return nil, err
 	}
 	now := a.now()
-	clientAddr := cmp.Or(in.ClientAddr, in.RemoteAddr)
-	if wait := a.throttle.retryAfter(in.Username, clientAddr, now); wait > 0 {
-		return nil, &attrcache.Error{Kind: attrcache.KindThrottled, Code: attrcache.CodeNotAllowed, RetryAfter: wait}
+	limits := a.throttle.loginLimits(in.Username, cmp.Or(in.ClientAddr, in.RemoteAddr))
+	if err := a.throttle.check(ctx, limits); err != nil {
+		return nil, err
 	}
 	u, warning, err := a.admit(ctx, in, now)
 	if err != nil {
 		if isDenied(err) {
-			a.throttle.failed(in.Username, clientAddr, now)
+			a.throttle.failed(ctx, limits)
 		}
 		return nil, err
 	}
-	a.throttle.succeeded(in.Username)
+	a.throttle.succeeded(ctx, in.Username)
 	return a.openSession(ctx, u, in, warning, now)
 }
 

@@ -21,6 +21,9 @@ type ChangePasswordInput struct {
 //
 // A user changing their own password (super-users included) must give the right OldPassword, and
 // any failure, the policy's included, is E005001; PasswordExpiryDays and MustChange do not apply.
+// A wrong OldPassword counts, as a wrong password at login does, against the user's username and
+// remoteAddr; once either has failed too often, the change gets a KindThrottled error (E005001,
+// RetryAfter set) before OldPassword is looked at.
 // A super-user changing another user's password needs no OldPassword, may set PasswordExpiryDays
 // and MustChange, and gets the policy's specific codes (E003002, E003003, E003001); an unknown
 // user, or a UserID not of the exact form of a user_id, gives E005001. A regular user naming
@@ -32,7 +35,7 @@ func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordI
 		return err
 	}
 	if in.UserID == "" || in.UserID == c.userID() {
-		return a.changeOwnPassword(ctx, c.userID(), in.OldPassword, in.NewPassword, now)
+		return a.changeOwnPassword(ctx, c.userID(), in.OldPassword, in.NewPassword, remoteAddr, now)
 	}
 	if err := c.requireSuperUser(attrcache.CodeInvalidInput); err != nil {
 		return err
@@ -46,16 +49,25 @@ func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordI
 	return a.savePassword(ctx, in.UserID, in.NewPassword, a.passwordExpiryAt(now, in.PasswordExpiryDays), in.MustChange, now)
 }
 
-func (a *API) changeOwnPassword(ctx context.Context, userID, oldPassword, newPassword string, now time.Time) error {
+func (a *API) changeOwnPassword(ctx context.Context, userID, oldPassword, newPassword, clientAddr string, now time.Time) error {
 	u, err := a.users.UserByID(ctx, userID)
 	if err != nil {
 		return storeError(err, "get user", noSuchUser())
+	}
+	limits := a.throttle.loginLimits(u.Username, clientAddr)
+	if err := a.throttle.check(ctx, limits); err != nil {
+		return err
 	}
 	ok, err := verifyPassword(u.PasswordHash, oldPassword)
 	if err != nil {
 		return attrcache.Internal(fmt.Errorf("sso: password of user %s: %w", userID, err))
 	}
-	if !ok || oldPassword == "" || a.cfg.Password.Validate(newPassword) != nil {
+	if !ok || oldPassword == "" {
+		a.throttle.failed(ctx, limits)
+		return attrcache.NotAllowed()
+	}
+	a.throttle.succeeded(ctx, u.Username)
+	if a.cfg.Password.Validate(newPassword) != nil {
 		return attrcache.NotAllowed()
 	}
 	return a.savePassword(ctx, userID, newPassword, a.passwordExpiryAt(now, 0), false, now)

@@ -34,11 +34,18 @@ var reservedUsernameParts = []string{"zato", "admin", "root", "system", "sso"}
 // be at most 128 characters (E001003) with no white space (E001004), pass attrcache.CheckUsername
 // as every new username does (no control or invisible character: E001001), and be free
 // (E001002); the password must pass the policy (its specific code). The e-mail is optional and
-// not checked.
+// not checked. Past Config.SignupThrottle's attempts from in.RemoteAddr, the client's address, a
+// sign-up gets a KindThrottled error (E005001, RetryAfter set) before anything but current_app is
+// checked.
 func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, error) {
 	if err := a.checkApp(in.CurrentApp); err != nil {
 		return "", err
 	}
+	limits := a.throttle.signupLimits(in.RemoteAddr)
+	if err := a.throttle.check(ctx, limits); err != nil {
+		return "", err
+	}
+	a.throttle.failed(ctx, limits) // every attempt counts: each may create a user or probe a name
 	for _, app := range append([]string{in.CurrentApp}, in.AppList...) {
 		if !slices.Contains(a.cfg.SignupApps, app) {
 			return "", attrcache.Denied(attrcache.CodeAppNoSignup, "sign-up is not allowed for %q", app)

@@ -52,7 +52,9 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		logger.Warn("redis is unreachable; using MySQL alone until it answers", "err", err)
 	}
 	attrs := cache.NewAttrStore(store, db)
-	if b.api, err = sso.New(cfg.ssoConfig(), keys, store, store, attrs); err != nil {
+	ssoCfg := cfg.ssoConfig()
+	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
+	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {
 		return nil, errors.Join(fmt.Errorf("sso: %w", err), b.close())
 	}
 	return b, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -43,24 +44,25 @@ const day = 24 * time.Hour
 // config is every setting of attrcache. configs/attrcache.yaml holds each with its default and
 // what it means; the field tags are the YAML keys, from which the environment names derive.
 type config struct {
-	HTTP           httpConfig     `yaml:"http"`
-	MySQL          mysqlConfig    `yaml:"mysql"`
-	Redis          redisConfig    `yaml:"redis"`
-	Cache          cacheConfig    `yaml:"cache"`
-	Apps           []string       `yaml:"apps"`
-	SignupApps     []string       `yaml:"signup_apps"`
-	ApprovalNeeded bool           `yaml:"approval_needed"`
-	Session        sessionConfig  `yaml:"session"`
-	Password       passwordConfig `yaml:"password"`
-	Argon2         argon2Config   `yaml:"argon2"`
-	LoginThrottle  throttleConfig `yaml:"login_throttle"`
-	Search         searchConfig   `yaml:"search"`
-	Attributes     attrsConfig    `yaml:"attributes"`
-	Quota          quotaConfig    `yaml:"quota"`
-	Purge          purgeConfig    `yaml:"purge"`
-	Log            logConfig      `yaml:"log"`
-	Debug          debugConfig    `yaml:"debug"`
-	Memory         memoryConfig   `yaml:"memory"`
+	HTTP           httpConfig           `yaml:"http"`
+	MySQL          mysqlConfig          `yaml:"mysql"`
+	Redis          redisConfig          `yaml:"redis"`
+	Cache          cacheConfig          `yaml:"cache"`
+	Apps           []string             `yaml:"apps"`
+	SignupApps     []string             `yaml:"signup_apps"`
+	ApprovalNeeded bool                 `yaml:"approval_needed"`
+	Session        sessionConfig        `yaml:"session"`
+	Password       passwordConfig       `yaml:"password"`
+	Argon2         argon2Config         `yaml:"argon2"`
+	LoginThrottle  throttleConfig       `yaml:"login_throttle"`
+	SignupThrottle signupThrottleConfig `yaml:"signup_throttle"`
+	Search         searchConfig         `yaml:"search"`
+	Attributes     attrsConfig          `yaml:"attributes"`
+	Quota          quotaConfig          `yaml:"quota"`
+	Purge          purgeConfig          `yaml:"purge"`
+	Log            logConfig            `yaml:"log"`
+	Debug          debugConfig          `yaml:"debug"`
+	Memory         memoryConfig         `yaml:"memory"`
 }
 
 type httpConfig struct {
@@ -73,6 +75,10 @@ type httpConfig struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	DrainDelay        time.Duration `yaml:"drain_delay"`
+
+	// TrustedProxies are CIDRs (or single addresses) of the proxies whose forwarded headers
+	// are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 type mysqlConfig struct {
@@ -125,6 +131,11 @@ type throttleConfig struct {
 	Window      time.Duration `yaml:"window"`
 }
 
+type signupThrottleConfig struct {
+	PerAddress int           `yaml:"per_address"`
+	Window     time.Duration `yaml:"window"`
+}
+
 type searchConfig struct {
 	DefaultPageSize int `yaml:"default_page_size"`
 	MaxPageSize     int `yaml:"max_page_size"`
@@ -175,6 +186,7 @@ func defaultConfig() config {
 			MaxBodyBytes:      8 << 20,
 			ShutdownTimeout:   15 * time.Second,
 			DrainDelay:        5 * time.Second,
+			TrustedProxies:    []string{},
 		},
 		MySQL: mysqlConfig{
 			DSN:          "root@tcp(127.0.0.1:3306)/attrcache?parseTime=true",
@@ -204,6 +216,10 @@ func defaultConfig() config {
 			PerUsername: d.Throttle.PerUsername,
 			PerAddress:  d.Throttle.PerAddress,
 			Window:      d.Throttle.Window,
+		},
+		SignupThrottle: signupThrottleConfig{
+			PerAddress: d.SignupThrottle.PerAddress,
+			Window:     d.SignupThrottle.Window,
 		},
 		Search:     searchConfig{DefaultPageSize: d.SearchDefaultPageSize, MaxPageSize: d.SearchMaxPageSize},
 		Attributes: attrsConfig{MaxValueBytes: d.MaxAttrValueBytes},
@@ -389,6 +405,8 @@ func (cfg *config) validate() error {
 		{"login_throttle.per_username", cfg.LoginThrottle.PerUsername < 0, "must not be negative (0 disables it)"},
 		{"login_throttle.per_address", cfg.LoginThrottle.PerAddress < 0, "must not be negative (0 disables it)"},
 		{"login_throttle.window", cfg.LoginThrottle.Window <= 0, "must be positive"},
+		{"signup_throttle.per_address", cfg.SignupThrottle.PerAddress < 0, "must not be negative (0 disables it)"},
+		{"signup_throttle.window", cfg.SignupThrottle.Window <= 0, "must be positive"},
 		{"search.default_page_size", cfg.Search.DefaultPageSize < 1, "must be at least 1"},
 		{"search.max_page_size", cfg.Search.MaxPageSize < cfg.Search.DefaultPageSize, "must be at least search.default_page_size"},
 		{"attributes.max_value_bytes", cfg.Attributes.MaxValueBytes < 1, "must be at least 1"},
@@ -411,12 +429,37 @@ func (cfg *config) validate() error {
 	if _, err := cfg.redisOptions(); err != nil {
 		return err
 	}
+	if _, err := cfg.trustedProxies(); err != nil {
+		return err
+	}
 	return nil
 }
 
 // minMemoryHeadroom is the least room memory.limit leaves beside the request bodies: the
 // process's own working set and one argon2 hash at the default cost.
 const minMemoryHeadroom = 64 << 20
+
+// trustedProxies returns http.trusted_proxies as prefixes; a single address is a prefix of its
+// own bits.
+func (cfg *config) trustedProxies() ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(cfg.HTTP.TrustedProxies))
+	for _, item := range cfg.HTTP.TrustedProxies {
+		prefix, err := netip.ParsePrefix(strings.TrimSpace(item))
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(strings.TrimSpace(item))
+			if addrErr != nil {
+				return nil, fmt.Errorf("setting %s: %q is not a CIDR such as 10.0.0.0/8 or an IP address", describeSetting("http.trusted_proxies"), item)
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
+			// 10.0.0.0/8 written as ::ffff:10.0.0.0/104: remoteAddr compares unmapped addresses
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+		}
+		prefixes = append(prefixes, prefix.Masked())
+	}
+	return prefixes, nil
+}
 
 // isHostPort reports whether addr has the form host:port (the host may be empty).
 func isHostPort(addr string) bool {
@@ -473,6 +516,8 @@ func (cfg *config) ssoConfig() sso.Config {
 	c.Throttle.PerUsername = cfg.LoginThrottle.PerUsername
 	c.Throttle.PerAddress = cfg.LoginThrottle.PerAddress
 	c.Throttle.Window = cfg.LoginThrottle.Window
+	c.SignupThrottle.PerAddress = cfg.SignupThrottle.PerAddress
+	c.SignupThrottle.Window = cfg.SignupThrottle.Window
 	return c
 }
 

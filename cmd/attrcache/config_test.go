@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,6 +91,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"ATTRCACHE_HTTP_MAX_BODY_BYTES", "2048", func(c *config) { c.HTTP.MaxBodyBytes = 2048 }},
 		{"ATTRCACHE_HTTP_SHUTDOWN_TIMEOUT", "1m", func(c *config) { c.HTTP.ShutdownTimeout = time.Minute }},
 		{"ATTRCACHE_HTTP_DRAIN_DELAY", "0s", func(c *config) { c.HTTP.DrainDelay = 0 }},
+		{"ATTRCACHE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,,fd00::/8", func(c *config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"} }},
 		{"ATTRCACHE_MYSQL_DSN", "u:p@tcp(db:3306)/x", func(c *config) { c.MySQL.DSN = "u:p@tcp(db:3306)/x" }},
 		{"ATTRCACHE_MYSQL_MAX_OPEN_CONNS", "100", func(c *config) { c.MySQL.MaxOpenConns = 100 }},
 		{"ATTRCACHE_MYSQL_MAX_IDLE_CONNS", "16", func(c *config) { c.MySQL.MaxIdleConns = 16 }},
@@ -117,6 +119,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"ATTRCACHE_LOGIN_THROTTLE_PER_USERNAME", "0", func(c *config) { c.LoginThrottle.PerUsername = 0 }},
 		{"ATTRCACHE_LOGIN_THROTTLE_PER_ADDRESS", "20", func(c *config) { c.LoginThrottle.PerAddress = 20 }},
 		{"ATTRCACHE_LOGIN_THROTTLE_WINDOW", "1m", func(c *config) { c.LoginThrottle.Window = time.Minute }},
+		{"ATTRCACHE_SIGNUP_THROTTLE_PER_ADDRESS", "3", func(c *config) { c.SignupThrottle.PerAddress = 3 }},
+		{"ATTRCACHE_SIGNUP_THROTTLE_WINDOW", "10m", func(c *config) { c.SignupThrottle.Window = 10 * time.Minute }},
 		{"ATTRCACHE_SEARCH_DEFAULT_PAGE_SIZE", "20", func(c *config) { c.Search.DefaultPageSize = 20 }},
 		{"ATTRCACHE_SEARCH_MAX_PAGE_SIZE", "500", func(c *config) { c.Search.MaxPageSize = 500 }},
 		{"ATTRCACHE_ATTRIBUTES_MAX_VALUE_BYTES", "1000", func(c *config) { c.Attributes.MaxValueBytes = 1000 }},
@@ -196,6 +200,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "integer out of range", env: map[string]string{"ATTRCACHE_ARGON2_THREADS": "300"}, wantErr: "ATTRCACHE_ARGON2_THREADS"},
 		{name: "bad boolean", env: map[string]string{"ATTRCACHE_APPROVAL_NEEDED": "maybe"}, wantErr: "ATTRCACHE_APPROVAL_NEEDED"},
 		{name: "listen address without a port", env: map[string]string{"ATTRCACHE_HTTP_ADDR": "localhost"}, wantErr: "http.addr (ATTRCACHE_HTTP_ADDR): must be host:port"},
+		{name: "trusted proxy not a CIDR", env: map[string]string{"ATTRCACHE_HTTP_TRUSTED_PROXIES": "10.0.0.0/8,10.0.0.0/33"}, wantErr: `http.trusted_proxies (ATTRCACHE_HTTP_TRUSTED_PROXIES): "10.0.0.0/33" is not a CIDR`},
+		{name: "trusted proxy a host name", file: "http:\n  trusted_proxies: [proxy.local]\n", wantErr: `http.trusted_proxies (ATTRCACHE_HTTP_TRUSTED_PROXIES): "proxy.local" is not a CIDR`},
+		{name: "negative sign-up limit", env: map[string]string{"ATTRCACHE_SIGNUP_THROTTLE_PER_ADDRESS": "-1"}, wantErr: "signup_throttle.per_address (ATTRCACHE_SIGNUP_THROTTLE_PER_ADDRESS): must not be negative"},
 		{name: "zero timeout", env: map[string]string{"ATTRCACHE_HTTP_READ_TIMEOUT": "0s"}, wantErr: "http.read_timeout (ATTRCACHE_HTTP_READ_TIMEOUT): must be positive"},
 		{name: "negative drain delay", env: map[string]string{"ATTRCACHE_HTTP_DRAIN_DELAY": "-1s"}, wantErr: "http.drain_delay (ATTRCACHE_HTTP_DRAIN_DELAY): must not be negative"},
 		{name: "negative attribute quota", env: map[string]string{"ATTRCACHE_QUOTA_MAX_ATTRS": "-1"}, wantErr: "quota.max_attrs (ATTRCACHE_QUOTA_MAX_ATTRS): must not be negative"},
@@ -252,6 +259,22 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("loadConfig() error = %q quotes the secret %q", err, tt.mustHide)
 			}
 		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "10.1.2.3/16", "::ffff:172.16.0.0/108", "2001:db8::/32"}
+	got, err := cfg.trustedProxies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("10.1.0.0/16"),
+		netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("2001:db8::/32"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("trustedProxies() = %v, want %v", got, want)
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 	pathAttrExists   = "/zato/sso/user/attr/exists"
 	pathAttrNames    = "/zato/sso/user/attr/names"
 	pathSessionAttr  = "/zato/sso/session/attr"
+	pathSessionList  = "/zato/sso/user/session/list"
 	attrOriginal     = `"original"`
 	identOwnerPass   = "0wner-of-attrs"
 	identAdminPass   = "Adm1n-of-ids"

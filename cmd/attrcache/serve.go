@@ -74,6 +74,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
 
+	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
+	if err != nil {
+		return err
+	}
 	registry.MustRegister(metrics.NewMySQLCollector(b.db.SQL().Stats), metrics.NewRedisPoolCollector(b.redis.PoolStats))
 	var drain drainState
 	handler := httpapi.NewServer(b.api, httpapi.Options{
@@ -85,6 +89,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 
 		MaxInflightBodyBytes: cfg.Memory.MaxInflightBodyBytes,
 		MaxAttrValueBytes:    cfg.Attributes.MaxValueBytes,
+		TrustedProxies:       trustedProxies,
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
