@@ -17,7 +17,9 @@
 //
 // Calls that are safe to repeat (reads, PUT set, DELETE) are retried after a 502, 503 or 504
 // answer or a failed connection, a bounded number of times with jittered exponential backoff
-// ([RetryPolicy]); calls that are not (POST create, login, PATCH update, lock) are never retried.
+// ([RetryPolicy]); the others (create, login, logout, update, password change, lock, approve…)
+// are never retried.
 //
-// The package imports only the standard library.
+// Every input, on every verb, goes in a JSON body (as Zato's own clients send it), so USTs and
+// passwords never appear in a URL. The package imports only the standard library.
 package client

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -247,4 +248,38 @@ func TestSessionCalls(t *testing.T) {
 	if err := u.session.Logout(ctx); err != nil {
 		t.Errorf("a second Logout: %v, want ok", err)
 	}
+}
+
+func TestSignup(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t)
+	name := uniqueName("signup")
+	token, err := c.Signup(ctx, name, "pass-"+name, "", nil)
+	if err != nil || token == "" {
+		t.Fatalf("Signup = %q, %v; want a confirm token", token, err)
+	}
+	t.Cleanup(func() {
+		if res, err := admin.SearchUsers(context.Background(), client.SearchQuery{Username: name, NameExact: true}); err == nil && len(res.Users) == 1 {
+			_ = admin.DeleteUser(context.Background(), res.Users[0].UserID)
+		}
+	})
+	if err := c.ConfirmSignup(ctx, token); err != nil {
+		t.Fatalf("ConfirmSignup: %v", err)
+	}
+	wantCode(t, c.ConfirmSignup(ctx, token), 403, client.CodeSignupConfirmed)
+	res, err := admin.SearchUsers(ctx, client.SearchQuery{Username: name, NameExact: true})
+	if err != nil || len(res.Users) != 1 || res.Users[0].SignUpStatus != "final" || !res.Users[0].IsApprovalNeeded {
+		t.Errorf("SearchUsers after sign-up = %+v, %v; want the user, final, awaiting approval", res, err)
+	}
+}
+
+func TestResetTOTPKey(t *testing.T) {
+	ctx := t.Context()
+	u := newUser(t)
+	key, err := u.session.ResetTOTPKey(ctx, "", "", "phone")
+	if err != nil || len(key) < 16 {
+		t.Fatalf("ResetTOTPKey = %q, %v; want a generated key", key, err)
+	}
+	_, err = u.session.ResetTOTPKey(ctx, u.id, "", "phone")
+	wantCode(t, err, 403, client.CodeInvalidInput)
 }
