@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -278,5 +279,32 @@ func TestErrorMapping(t *testing.T) {
 				t.Errorf("Error() = %q, want it to name the call and hold %q", e.Error(), tt.wantText)
 			}
 		})
+	}
+}
+
+// TestKeepAlive checks that sequential calls, refused ones included, share one connection.
+func TestKeepAlive(t *testing.T) {
+	u := newUser(t)
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := client.New(srv.URL, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Session(u.session.UST)
+	for i := range 10 {
+		must(t, s.UserAttrs("").Set(t.Context(), "k", i))
+		_, err := s.UserAttrs(admin.UST).Get(t.Context(), "k")
+		wantCode(t, err, 403, client.CodeNotAllowed)
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("20 sequential calls opened %d connections, want 1", got)
 	}
 }
