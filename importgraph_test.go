@@ -127,6 +127,8 @@ func TestImportGraph(t *testing.T) {
 		{"sso imports neither persist, cache nor httpapi", "sso", ours("persist", "cache", "httpapi")},
 		{"httpapi imports neither persist nor cache", "httpapi", ours("persist", "cache")},
 		{"metrics imports nothing of the module", "metrics", inModule},
+		// "C" is cgo, which net uses where it is enabled.
+		{"client imports only the standard library", "client", func(p string) bool { return !graph[p].standard && p != "C" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,15 +20,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/attrcache/attrcache/client"
 )
 
-// The Zato SSO paths the target uses.
-const (
-	pathLogin    = "/zato/sso/user/login"
-	pathLogout   = "/zato/sso/user/logout"
-	pathUser     = "/zato/sso/user"
-	pathUserAttr = "/zato/sso/user/attr"
-)
+// pathUserAttr is the Zato SSO path of the load's requests.
+const pathUserAttr = "/zato/sso/user/attr"
 
 // maxItemsPerRequest is the most items a many-attribute request may carry (CONTRACT.md §4).
 const maxItemsPerRequest = 1000
@@ -73,14 +70,15 @@ func (c *ZatoConfig) validate() error {
 // prepared users at random and reads or writes its attributes with that user's own session.
 // Build one with [PrepareZato]; remove what it created with Cleanup.
 type ZatoTarget struct {
-	cfg          ZatoConfig
-	superUserUST string
-	loggedIn     bool       // whether superUserUST is a session PrepareZato opened
-	users        []zatoUser // those created, also when preparation failed half-way
-	names        [][]byte   // the attribute names, JSON-encoded
-	value        []byte     // the value every write sends, JSON-encoded
-	requests     sync.Pool  // of *[]byte, for request bodies
-	answers      sync.Pool  // of *bytes.Buffer, for answer bodies
+	cfg       ZatoConfig
+	api       *client.Client  // prepares the data and removes it; the load goes by send or raw
+	superUser *client.Session // the session that creates and deletes the load's users
+	loggedIn  bool            // whether superUser is a session PrepareZato opened
+	users     []zatoUser      // those created, also when preparation failed half-way
+	names     [][]byte        // the attribute names, JSON-encoded
+	value     []byte          // the value every write sends, JSON-encoded
+	requests  sync.Pool       // of *[]byte, for request bodies
+	answers   sync.Pool       // of *bytes.Buffer, for answer bodies
 	// raw sends the load's requests to an http target (nil for https: cfg.Client does).
 	raw *rawClient
 }
@@ -102,7 +100,12 @@ func PrepareZato(ctx context.Context, cfg ZatoConfig) (*ZatoTarget, error) {
 		return nil, err
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-	t := &ZatoTarget{cfg: cfg, superUserUST: cfg.SuperUserUST}
+	// Only cfg.Client.Timeout bounds a call, as it bounds the load's requests.
+	api, err := client.New(cfg.BaseURL, cfg.CurrentApp, client.WithHTTPClient(cfg.Client), client.WithTimeout(0))
+	if err != nil {
+		return nil, err
+	}
+	t := &ZatoTarget{cfg: cfg, api: api}
 	t.requests.New = func() any { return new([]byte) }
 	t.answers.New = func() any { return new(bytes.Buffer) }
 	t.value = mustJSON(randomLetters(cfg.ValueSize))
@@ -110,7 +113,7 @@ func PrepareZato(ctx context.Context, cfg ZatoConfig) (*ZatoTarget, error) {
 		t.raw = newRawClient(u.Host, maxIdleConns(cfg.Client), cfg.Client.Timeout)
 	}
 	for i := range cfg.Attrs {
-		t.names = append(t.names, mustJSON(fmt.Sprintf("bench-attr-%05d", i)))
+		t.names = append(t.names, mustJSON(attrName(i)))
 	}
 
 	if err := t.prepare(ctx); err != nil {
@@ -123,12 +126,14 @@ func PrepareZato(ctx context.Context, cfg ZatoConfig) (*ZatoTarget, error) {
 }
 
 func (t *ZatoTarget) prepare(ctx context.Context) error {
-	if t.superUserUST == "" {
-		ust, err := t.login(ctx, t.cfg.SuperUserName, t.cfg.SuperUserPassword)
+	if t.cfg.SuperUserUST != "" {
+		t.superUser = t.api.Session(t.cfg.SuperUserUST)
+	} else {
+		s, err := t.login(ctx, t.cfg.SuperUserName, t.cfg.SuperUserPassword)
 		if err != nil {
 			return fmt.Errorf("logging the super-user in: %w", err)
 		}
-		t.superUserUST, t.loggedIn = ust, true
+		t.superUser, t.loggedIn = s, true
 	}
 
 	run := randomHex(4) // keeps the usernames of concurrent or repeated runs apart
@@ -148,45 +153,40 @@ func (t *ZatoTarget) prepare(ctx context.Context) error {
 // created.
 func (t *ZatoTarget) prepareUser(ctx context.Context, u *zatoUser, username string) error {
 	password := base64.RawURLEncoding.EncodeToString(randomBytes(18))
-	var created struct {
-		UserID string `json:"user_id"`
-	}
-	err := t.callJSON(ctx, http.MethodPost, pathUser, map[string]any{
-		"ust": t.superUserUST, "current_app": t.cfg.CurrentApp,
-		"username": username, "password": password, "auto_approve": true,
-	}, &created)
+	created, err := t.superUser.CreateUser(ctx, client.NewUser{Username: username, Password: &password, AutoApprove: true})
 	if err != nil {
 		return fmt.Errorf("creating user %s: %w", username, err)
 	}
 	u.userID = created.UserID
-	ust, err := t.login(ctx, username, password)
+	s, err := t.login(ctx, username, password)
 	if err != nil {
 		return fmt.Errorf("logging user %s in: %w", username, err)
 	}
-	u.prefix = fmt.Appendf(nil, `{"ust":%s,"current_app":%s,`, mustJSON(ust), mustJSON(t.cfg.CurrentApp))
+	u.prefix = fmt.Appendf(nil, `{"ust":%s,"current_app":%s,`, mustJSON(s.UST), mustJSON(t.cfg.CurrentApp))
 
+	attrs := s.UserAttrs("")
 	for first := 0; first < t.cfg.Attrs; first += maxItemsPerRequest {
-		n := min(maxItemsPerRequest, t.cfg.Attrs-first)
-		body := t.setManyBody(nil, u, first, n)
-		if code := t.send(ctx, http.MethodPut, pathUserAttr, body, nil); code != "" {
-			return fmt.Errorf("setting the attributes of user %s: %s", username, code)
+		items := make([]client.Item, min(maxItemsPerRequest, t.cfg.Attrs-first))
+		for j := range items {
+			items[j] = client.Item{Name: attrName(first + j), Value: json.RawMessage(t.value)}
+		}
+		if err := attrs.SetMany(ctx, items); err != nil {
+			return fmt.Errorf("setting the attributes of user %s: %w", username, err)
 		}
 	}
 	return nil
 }
 
-// login opens a session and returns its UST.
-func (t *ZatoTarget) login(ctx context.Context, username, password string) (string, error) {
-	var answer struct {
-		UST string `json:"ust"`
-	}
-	err := t.callJSON(ctx, http.MethodPost, pathLogin, map[string]any{
-		"username": username, "password": password, "current_app": t.cfg.CurrentApp,
-	}, &answer)
-	if err == nil && answer.UST == "" {
+// attrName returns the name of attribute i.
+func attrName(i int) string { return fmt.Sprintf("bench-attr-%05d", i) }
+
+// login opens a session.
+func (t *ZatoTarget) login(ctx context.Context, username, password string) (*client.Session, error) {
+	s, err := t.api.Login(ctx, client.Credentials{Username: username, Password: password})
+	if err == nil && s.UST == "" {
 		err = errors.New("the answer holds no ust")
 	}
-	return answer.UST, err
+	return s, err
 }
 
 // Cleanup deletes the users PrepareZato created (their sessions and attributes go with them)
@@ -200,18 +200,12 @@ func (t *ZatoTarget) Cleanup(ctx context.Context) error {
 		if u.userID == "" {
 			continue
 		}
-		err := t.callJSON(ctx, http.MethodDelete, pathUser, map[string]any{
-			"ust": t.superUserUST, "current_app": t.cfg.CurrentApp, "user_id": u.userID,
-		}, nil)
-		if err != nil {
+		if err := t.superUser.DeleteUser(ctx, u.userID); err != nil {
 			errs = append(errs, fmt.Errorf("deleting user %s: %w", u.userID, err))
 		}
 	}
 	if t.loggedIn {
-		err := t.callJSON(ctx, http.MethodPost, pathLogout, map[string]any{
-			"ust": t.superUserUST, "current_app": t.cfg.CurrentApp,
-		}, nil)
-		if err != nil {
+		if err := t.superUser.Logout(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("logging the super-user out: %w", err))
 		}
 	}
@@ -323,21 +317,9 @@ func (t *ZatoTarget) getManyBody(b []byte, u *zatoUser, first, n int) []byte {
 	return append(b, "]}"...)
 }
 
-// callJSON sends body as JSON and decodes a successful answer into answer (unless nil). The
-// error says what failed without the body, which may hold passwords or USTs.
-func (t *ZatoTarget) callJSON(ctx context.Context, method, path string, body map[string]any, answer any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("encoding the request to %s %s: %w", method, path, err)
-	}
-	if code := t.send(ctx, method, path, data, answer); code != "" {
-		return fmt.Errorf("%s %s: %s", method, path, code)
-	}
-	return nil
-}
-
-// send sends body and returns "" when the answer is a success (HTTP 200 with status ok or
-// warning), else the failure's code; a successful answer is decoded into answer unless nil.
+// send sends one of the load's requests over cfg.Client and returns "" when the answer is a
+// success (HTTP 200 with status ok or warning), else the failure's code; a successful answer
+// is decoded into answer unless nil.
 func (t *ZatoTarget) send(ctx context.Context, method, path string, body []byte, answer any) string {
 	req, err := http.NewRequestWithContext(ctx, method, t.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {

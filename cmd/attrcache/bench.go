@@ -28,6 +28,9 @@ operation (--json: the same as JSON), then deletes the users it created. Without
 Flags:
 `
 
+// defaultMany is the items of a many request unless --many says otherwise: at most --attrs.
+const defaultMany = 100
+
 // benchFlags are the settings of one `attrcache bench`.
 type benchFlags struct {
 	url, username, password, ust, app string
@@ -56,7 +59,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&f.valueSize, "value-size", 100, "characters of each attribute value")
 	fs.IntVar(&f.users, "users", 16, "regular users to create")
 	fs.IntVar(&f.attrs, "attrs", 100, "attributes of each user")
-	fs.IntVar(&f.many, "many", 100, "items of each set_many and get_many request")
+	fs.IntVar(&f.many, "many", defaultMany, "items of each set_many and get_many request (default: at most --attrs)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit of one request")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a URL that is not a loopback address")
@@ -70,6 +73,9 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 			return nil
 		}
 		return err
+	}
+	if !flagSet(fs, "many") {
+		f.many = min(defaultMany, f.attrs)
 	}
 	if !f.allowRemote {
 		if err := loadtest.CheckLoopback(f.url); err != nil {

@@ -10,14 +10,31 @@ import (
 func TestBench(t *testing.T) {
 	createUser(t, "create-super-user", "bench-admin", "B3nch-marked")
 	s := startServe(t, nil)
+	tests := []struct {
+		name     string
+		args     []string
+		wantMany int
+	}{
+		{"with --many", []string{"--users", "3", "--attrs", "20", "--many", "10"}, 10},
+		// The default --many of 100 would exceed --attrs: it takes --attrs instead.
+		{"--many defaults to at most --attrs", []string{"--users", "16", "--attrs", "20"}, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkBenchRun(t, s.baseURL, tt.args, tt.wantMany)
+		})
+	}
+}
 
+// checkBenchRun runs `attrcache bench` with args for 200 requests and checks its report.
+func checkBenchRun(t *testing.T, baseURL string, args []string, wantMany int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "--url", s.baseURL, "--username", "bench-admin", "--password", "B3nch-marked",
-		"--requests", "200", "--concurrency", "8", "--users", "3", "--attrs", "20", "--many", "10", "--value-size", "50", "--json"}
+	args = append([]string{"bench", "--url", baseURL, "--username", "bench-admin", "--password", "B3nch-marked",
+		"--requests", "200", "--concurrency", "8", "--value-size", "50", "--json"}, args...)
 	if err := run(t.Context(), args, testEnv(nil), strings.NewReader(""), &stdout, &stderr); err != nil {
 		t.Fatalf("attrcache bench: %v\n%s", err, stderr.String())
 	}
-
 	var report struct {
 		Mode        string
 		Concurrency int
@@ -34,8 +51,8 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
 		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
 	}
-	if report.Mode != "closed" || report.Concurrency != 8 || report.Many != 10 {
-		t.Errorf("mode %q, concurrency %d, many %d; want closed, 8, 10", report.Mode, report.Concurrency, report.Many)
+	if report.Mode != "closed" || report.Concurrency != 8 || report.Many != wantMany {
+		t.Errorf("mode %q, concurrency %d, many %d; want closed, 8, %d", report.Mode, report.Concurrency, report.Many, wantMany)
 	}
 	if report.Total.Count != 200 || report.Total.Errors != 0 {
 		t.Errorf("total: %d requests, %d errors; want 200 without errors\n%s", report.Total.Count, report.Total.Errors, stdout.String())
