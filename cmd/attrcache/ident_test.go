@@ -303,7 +303,7 @@ func TestMalformedUserIDNamesNoUser(t *testing.T) {
 // white space or invisible characters, which must not log in, and creates, signs up and renames
 // users to such spellings, which must be refused with the username's codes.
 func TestUsernamesHaveOneSpelling(t *testing.T) {
-	x := newIdentSetup(t, "spelling", map[string]string{"ATTRCACHE_SIGNUP_APPS": testApp})
+	x := newIdentSetup(t, "spelling", map[string]string{"ATTRCACHE_SIGNUP_APPS": testApp, "ATTRCACHE_SIGNUP_THROTTLE_PER_ADDRESS": "0"})
 	createUser(t, "create-user", identSpellerName, identSpellerPass)
 
 	for _, spelling := range []string{"alice ", "alice  ", " alice", "alice\t", "\u200balice", "alice\u200b", "ali\u200dce", "\ufeffalice", "ALICE"} {
