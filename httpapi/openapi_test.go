@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
 )
@@ -238,4 +240,34 @@ func resolvePointer(doc map[string]any, ref string) (any, error) {
 		}
 	}
 	return node, nil
+}
+
+// TestOpenAPIValidatesAndGenerates loads openapi.yaml with an OpenAPI validator, as client
+// generators do, and checks that no component name stands in two sections: oapi-codegen, run
+// without options, refuses a document where one does.
+func TestOpenAPIValidatesAndGenerates(t *testing.T) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(openAPIFile)
+	if err != nil {
+		t.Fatalf("loading %s: %v", openAPIFile, err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("%s does not validate: %v", openAPIFile, err)
+	}
+	sections := map[string][]string{}
+	add := func(section string, names []string) {
+		for _, name := range names {
+			sections[name] = append(sections[name], section)
+		}
+	}
+	add("schemas", slices.Collect(maps.Keys(doc.Components.Schemas)))
+	add("parameters", slices.Collect(maps.Keys(doc.Components.Parameters)))
+	add("headers", slices.Collect(maps.Keys(doc.Components.Headers)))
+	add("requestBodies", slices.Collect(maps.Keys(doc.Components.RequestBodies)))
+	add("responses", slices.Collect(maps.Keys(doc.Components.Responses)))
+	for name, in := range sections {
+		if len(in) > 1 {
+			t.Errorf("component %s is named in %v; a generated client needs one name per component", name, in)
+		}
+	}
 }
