@@ -180,5 +180,10 @@ func (a *API) checkApp(app string) error {
 	if slices.Contains(a.cfg.Apps, app) {
 		return nil
 	}
+	return appInvalid()
+}
+
+// appInvalid is the answer to an unknown current_app: HTTP 200 with E004001, as Zato answers.
+func appInvalid() *attrcache.Error {
 	return &attrcache.Error{Kind: attrcache.KindAppInvalid, Code: attrcache.CodeAppInvalid, Message: "unknown current_app"}
 }

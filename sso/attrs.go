@@ -154,61 +154,10 @@ func (a *API) userAttrAPI(ownerID, ust, app, remoteAddr string) *AttrAPI {
 	return &AttrAPI{api: a, ownerID: ownerID, ust: ust, app: app, remoteAddr: remoteAddr}
 }
 
-// begin starts a call: it notes the arrival time, checks the caller and returns the scope the
-// caller may act on.
+// begin starts a call: it notes the arrival time, gathers the facts of the caller's access from
+// the stores and returns the scope decideAttrCall lets the caller act on.
 func (x *AttrAPI) begin(ctx context.Context) (*attrCall, error) {
-	now := x.api.now()
-	c, err := x.api.authenticate(ctx, x.ust, x.app, now)
-	if err != nil {
-		return nil, err
-	}
-	call := &attrCall{caller: c, now: now}
-	if x.forSession {
-		call.scope, err = x.api.sessionAttrScope(ctx, c, x.targetUST, now)
-	} else {
-		call.scope, err = userAttrScope(c, x.ownerID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !x.forSession && call.scope.UserID != c.userID() && !x.ownerFound.Load() {
-		if _, err := x.api.users.UserByID(ctx, call.scope.UserID); err != nil {
-			return nil, storeError(err, "look up user", noSuchUser())
-		}
-		x.ownerFound.Store(true)
-	}
-	return call, nil
-}
-
-// userAttrScope returns the scope of the attributes of user ownerID ("" is the caller), which a
-// caller other than their owner may use only as a super-user (E005001).
-func userAttrScope(c *caller, ownerID string) (attrcache.AttrScope, error) {
-	if ownerID == "" || ownerID == c.userID() {
-		return attrcache.AttrScope{UserID: c.userID()}, nil
-	}
-	if err := c.requireSuperUser(attrcache.CodeNotAllowed); err != nil {
-		return attrcache.AttrScope{}, err
-	}
-	if err := checkUserID(ownerID); err != nil {
-		return attrcache.AttrScope{}, err
-	}
-	return attrcache.AttrScope{UserID: ownerID}, nil
-}
-
-// sessionAttrScope returns the scope of the attributes of the live session of targetUST (see
-// checkSession for its codes), which a caller other than the session's owner may use only as a
-// super-user (E005001).
-func (a *API) sessionAttrScope(ctx context.Context, c *caller, targetUST string, now time.Time) (attrcache.AttrScope, error) {
-	target, err := a.checkSession(ctx, targetUST, now)
-	if err != nil {
-		return attrcache.AttrScope{}, err
-	}
-	if target.userID() != c.userID() {
-		if err := c.requireSuperUser(attrcache.CodeNotAllowed); err != nil {
-			return attrcache.AttrScope{}, err
-		}
-	}
-	return attrcache.AttrScope{UserID: target.userID(), Session: target.session.Hash}, nil
+	return decideAttrCall(x.gatherAttrFacts(ctx, x.api.now()))
 }
 
 // Set creates the attribute or, if it exists, replaces its value (and its expiration time when
@@ -418,54 +367,25 @@ func (x *AttrAPI) read(ctx context.Context, names []string) (*attrCall, map[stri
 }
 
 // readCached is read in one round trip, when the attribute store can answer a read with the
-// look-ups that check the caller (attrcache.CachedAttrReader) and its cache holds them all. ok is
-// false otherwise, and whenever a check fails: read then starts again the usual way, which
-// fails with the right error.
+// facts of the caller's access (attrcache.CachedAttrReader) and its cache holds them all. ok is
+// false otherwise, and whenever decideAttrCall refuses: read then starts again the usual way,
+// whose look-ups are authoritative and which fails with the right error.
 func (x *AttrAPI) readCached(ctx context.Context, names []string) (call *attrCall, attrs map[string]*attrcache.Attr, ok bool) {
-	reader, ok := x.api.attrs.(attrcache.CachedAttrReader)
-	if !ok || x.api.checkApp(x.app) != nil || checkAttrNames(names) != nil {
+	if checkAttrNames(names) != nil {
 		return nil, nil, false
 	}
-	callerID, callerHash, ok := x.api.openUST(x.ust)
+	facts, attrs, ok := x.cachedAttrFacts(ctx, names, x.api.now())
 	if !ok {
 		return nil, nil, false
 	}
-	scope := attrcache.AttrScope{UserID: x.ownerID}
-	switch {
-	case x.forSession:
-		if scope.UserID, scope.Session, ok = x.api.openUST(x.targetUST); !ok {
-			return nil, nil, false
-		}
-	case scope.UserID == "":
-		scope.UserID = callerID
-	case !attrcache.ValidUserID(scope.UserID):
-		return nil, nil, false
-	}
-	now := x.api.now()
-	answer, ok := reader.CachedAttrs(ctx, attrcache.CachedAttrQuery{
-		CallerID: callerID, Caller: callerHash, Scope: scope, Names: names, Now: now,
-	})
-	if !ok {
-		return nil, nil, false
-	}
-	c, err := checkCaller(answer.CallerSession, answer.CallerPrincipal, now)
+	call, err := decideAttrCall(facts)
 	if err != nil {
 		return nil, nil, false
 	}
-	if x.forSession {
-		if _, err := checkCaller(answer.OwnerSession, answer.OwnerPrincipal, now); err != nil {
-			return nil, nil, false
-		}
+	if !x.forSession && call.scope.UserID != call.caller.userID() {
+		x.ownerFound.Store(true) // the cache holds the owner's principal
 	}
-	if scope.UserID != c.userID() {
-		if c.requireSuperUser(attrcache.CodeNotAllowed) != nil {
-			return nil, nil, false
-		}
-		if !x.forSession {
-			x.ownerFound.Store(true) // the cache holds the owner's principal
-		}
-	}
-	return &attrCall{caller: c, scope: scope, now: now}, answer.Attrs, true
+	return call, attrs, true
 }
 
 // Names returns the names of the attributes that have not expired, sorted by byte order; an

@@ -37,15 +37,7 @@ func (a *API) authenticate(ctx context.Context, ust, app string, now time.Time) 
 // locked owner E005002, one whose sign-up is not final E005003, one whose password has expired
 // E003004.
 func (a *API) checkSession(ctx context.Context, ust string, now time.Time) (*caller, error) {
-	userID, hash, ok := a.openUST(ust)
-	if !ok {
-		return nil, noSuchSession()
-	}
-	s, p, err := a.sessions.SessionWithPrincipal(ctx, userID, hash)
-	if err != nil {
-		return nil, storeError(err, "look up session", noSuchSession())
-	}
-	return checkCaller(s, p, now)
+	return a.lookUpSession(ctx, ust).check(now)
 }
 
 // openUST returns the owner and session of ust, if it is a UST this service issued.
