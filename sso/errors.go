@@ -9,8 +9,9 @@ import (
 
 // storeError turns an error of a store into what the caller of the API sees: an *attrcache.Error
 // (Unavailable above all) passes unchanged, ErrNotFound becomes notFound (when the call expects
-// it; nil means it does not), ErrConflict a taken username (E001002), and anything else is an
-// internal error, wrapped with op.
+// it; nil means it does not), and anything else, a conflict included, is an internal error,
+// wrapped with op. Writes with a conflict to report map it first (userWriteError,
+// attrStoreError).
 func storeError(err error, op string, notFound *attrcache.Error) error {
 	var e *attrcache.Error
 	switch {
@@ -20,8 +21,6 @@ func storeError(err error, op string, notFound *attrcache.Error) error {
 		return e
 	case notFound != nil && errors.Is(err, attrcache.ErrNotFound):
 		return notFound
-	case errors.Is(err, attrcache.ErrConflict):
-		return usernameTaken()
 	default:
 		return attrcache.Internal(fmt.Errorf("sso: %s: %w", op, err))
 	}
@@ -59,4 +58,13 @@ func usernameTaken() *attrcache.Error {
 
 func superUserRequired(code string) *attrcache.Error {
 	return attrcache.Denied(code, "a super-user is required")
+}
+
+// userWriteError is storeError for a write of a user's row, where the one unique key a caller can
+// collide with is the username: a conflict is E001002.
+func userWriteError(err error, op string, notFound *attrcache.Error) error {
+	if errors.Is(err, attrcache.ErrConflict) {
+		return usernameTaken()
+	}
+	return storeError(err, op, notFound)
 }

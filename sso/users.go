@@ -188,7 +188,7 @@ func (a *API) createUser(ctx context.Context, in CreateUserInput, role newUserRo
 		u.LockedBy = &role.createdBy
 	}
 	if err := a.users.CreateUser(ctx, u); err != nil {
-		return nil, storeError(err, "create user", nil)
+		return nil, userWriteError(err, "create user", nil)
 	}
 	return u, nil
 }
@@ -316,7 +316,7 @@ func (a *API) updateUserByID(ctx context.Context, userID string, upd attrcache.U
 		return err
 	}
 	_, err := a.users.UpdateUser(ctx, userID, upd)
-	return storeError(err, "update user", noSuchUser())
+	return userWriteError(err, "update user", noSuchUser())
 }
 
 // setLock makes upd lock the user (recording when and by whom) or unlock them (clearing both).
