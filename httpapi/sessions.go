@@ -11,8 +11,8 @@ import (
 
 // readSessionCaller reads the caller of a session endpoint: the UST (ust or current_ust),
 // optional, and current_app, required.
-func readSessionCaller(req *request) caller {
-	return caller{
+func readSessionCaller(req *request) credentials {
+	return credentials{
 		ust:        req.in.UST(false),
 		app:        req.in.RequiredString("current_app"),
 		remoteAddr: req.remoteAddr,

@@ -8,14 +8,15 @@ import (
 	"github.com/attrcache/attrcache/sso"
 )
 
-// caller is what every UST-authenticated call passes to sso last.
-type caller struct {
+// credentials are what every UST-authenticated call passes to sso last: the caller's UST, app and
+// address.
+type credentials struct {
 	ust, app, remoteAddr string
 }
 
 // readCaller reads the caller's UST (ust or current_ust) and current_app, both required.
-func readCaller(req *request) caller {
-	return caller{
+func readCaller(req *request) credentials {
+	return credentials{
 		ust:        req.in.UST(true),
 		app:        req.in.RequiredString("current_app"),
 		remoteAddr: req.remoteAddr,
