@@ -9,29 +9,57 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// The keys an update may carry (zato-sso-reference.md §3): every user may send the regular ones,
-// only super-users the others. Any other key is ignored.
-var (
-	regularUpdateKeys = []string{
-		"username", "email", "display_name", "first_name", "middle_name", "last_name", "is_totp_enabled", "totp_label",
-	}
-	superUserUpdateKeys = []string{
-		"is_locked", "password_expiry", "password_must_change", "sign_up_status", "approval_status",
-	}
-	updateKeys = slices.Concat(regularUpdateKeys, superUserUpdateKeys)
+// updateField is one key an update may carry (zato-sso-reference.md §3): who may send it, what
+// JSON null means for it, and how its value is checked and set.
+type updateField struct {
+	key       string
+	superUser bool // only a super-user may send it
+	isBool    bool // the value is a boolean (a query string sends "true" or "false")
+	// onNull is what a nil value means: nullAsValue passes nil on (a NULL column, or a value the
+	// setter refuses), nullAbsent ignores the key, nullFalse is false.
+	onNull nullRule
+	set    func(upd *attrcache.UserUpdate, key string, v any, by string, now time.Time) error
+}
+
+type nullRule int
+
+const (
+	nullAsValue nullRule = iota
+	nullAbsent
+	nullFalse
 )
+
+// updateFields is every key an update may carry, the regular ones first; any other is ignored.
+var updateFields = []updateField{
+	{key: "username", set: setUsername},
+	{key: "email", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.Email })},
+	{key: "display_name", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.DisplayName })},
+	{key: "first_name", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.FirstName })},
+	{key: "middle_name", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.MiddleName })},
+	{key: "last_name", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.LastName })},
+	{key: "is_totp_enabled", isBool: true, onNull: nullFalse, set: setBool(func(u *attrcache.UserUpdate) *attrcache.Field[bool] { return &u.IsTOTPEnabled })},
+	{key: "totp_label", set: setNullable(func(u *attrcache.UserUpdate) *attrcache.Field[*string] { return &u.TOTPLabel })},
+	{key: "is_locked", superUser: true, isBool: true, onNull: nullAbsent, set: setLocked},
+	{key: "password_expiry", superUser: true, onNull: nullAbsent, set: setPasswordExpiry},
+	{key: "password_must_change", superUser: true, isBool: true, onNull: nullAbsent, set: setBool(func(u *attrcache.UserUpdate) *attrcache.Field[bool] { return &u.PasswordMustChange })},
+	{key: "sign_up_status", superUser: true, set: setSignUpStatus},
+	{key: "approval_status", superUser: true, set: setApprovalStatus},
+}
 
 // UpdateKeys returns the keys UpdateCurrentUser and UpdateUserByID read: the regular ones, then
 // the super-users'. The caller may keep and change the slice.
-func UpdateKeys() []string { return slices.Clone(updateKeys) }
+func UpdateKeys() []string {
+	keys := make([]string, len(updateFields))
+	for i, f := range updateFields {
+		keys[i] = f.key
+	}
+	return keys
+}
 
 // IsBoolUpdateKey reports whether the update key takes a boolean (a Go bool in data).
 func IsBoolUpdateKey(key string) bool {
-	switch key {
-	case "is_totp_enabled", "is_locked", "password_must_change":
-		return true
-	}
-	return false
+	i := slices.IndexFunc(updateFields, func(f updateField) bool { return f.key == key })
+	return i >= 0 && updateFields[i].isBool
 }
 
 // UpdateCurrentUser updates the caller's own user from data, keyed by Zato's names. A key absent
@@ -61,7 +89,7 @@ func (a *API) updateUser(ctx context.Context, userID string, data map[string]any
 	if err := a.checkApp(app); err != nil {
 		return err
 	}
-	fields := updateFields(data)
+	fields := givenFields(data)
 	if len(fields) == 0 {
 		return attrcache.Denied(attrcache.CodeMissingInput, "no key that can be updated was given")
 	}
@@ -73,25 +101,21 @@ func (a *API) updateUser(ctx context.Context, userID string, data map[string]any
 	if userID == "" {
 		userID = c.userID()
 	}
-	if !c.principal.IsSuperUser {
-		if userID != c.userID() {
-			return attrcache.InvalidInput("a regular user may update only their own account")
-		}
-		for _, key := range superUserUpdateKeys {
-			if _, ok := fields[key]; ok {
-				return attrcache.InvalidInput("only a super-user may set %s", key)
-			}
+	if !c.principal.IsSuperUser && userID != c.userID() {
+		return attrcache.InvalidInput("a regular user may update only their own account")
+	}
+	for _, f := range fields {
+		if f.superUser && !c.principal.IsSuperUser {
+			return attrcache.InvalidInput("only a super-user may set %s", f.key)
 		}
 	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
 	var upd attrcache.UserUpdate
-	for _, key := range updateKeys {
-		if v, ok := fields[key]; ok {
-			if err := setUpdateField(&upd, key, v, c.userID(), now); err != nil {
-				return err
-			}
+	for _, f := range fields {
+		if err := f.set(&upd, f.key, f.value, c.userID(), now); err != nil {
+			return err
 		}
 	}
 	if err := a.checkUsernameFree(ctx, upd.Username, userID); err != nil {
@@ -100,26 +124,32 @@ func (a *API) updateUser(ctx context.Context, userID string, data map[string]any
 	return a.updateUserByID(ctx, userID, upd)
 }
 
-// updateFields returns the keys of data that an update uses, with the null rules applied: nil
-// drops is_locked, password_must_change and password_expiry and turns is_totp_enabled into false.
-func updateFields(data map[string]any) map[string]any {
-	fields := make(map[string]any)
-	for _, key := range updateKeys {
-		v, ok := data[key]
+// givenField is a key of updateFields that an update was given, with its value.
+type givenField struct {
+	updateField
+	value any
+}
+
+// givenFields returns the keys of data that an update uses, in the order of updateFields, with
+// the null rules applied.
+func givenFields(data map[string]any) []givenField {
+	var given []givenField
+	for _, f := range updateFields {
+		v, ok := data[f.key]
 		if !ok {
 			continue
 		}
 		if v == nil {
-			switch key {
-			case "is_locked", "password_must_change", "password_expiry":
+			switch f.onNull {
+			case nullAbsent:
 				continue
-			case "is_totp_enabled":
+			case nullFalse:
 				v = false
 			}
 		}
-		fields[key] = v
+		given = append(given, givenField{updateField: f, value: v})
 	}
-	return fields
+	return given
 }
 
 // checkUsernameFree fails E001002 when the update sets a username that belongs to another user
@@ -140,56 +170,64 @@ func (a *API) checkUsernameFree(ctx context.Context, username attrcache.Field[st
 	return nil
 }
 
-// setUpdateField checks the value v of key and sets it in upd; by is the caller's user_id.
-func setUpdateField(upd *attrcache.UserUpdate, key string, v any, by string, now time.Time) error {
-	var err error
-	switch key {
-	case "username":
-		var name string
-		if name, err = stringValue(key, v); err == nil {
-			if name == "" {
-				err = attrcache.InvalidInput("username must not be empty")
-			} else {
-				err = attrcache.CheckUsername(name)
-			}
-		}
-		upd.Username = attrcache.SetTo(name)
-	case "email":
-		upd.Email, err = nullableString(key, v)
-	case "display_name":
-		upd.DisplayName, err = nullableString(key, v)
-	case "first_name":
-		upd.FirstName, err = nullableString(key, v)
-	case "middle_name":
-		upd.MiddleName, err = nullableString(key, v)
-	case "last_name":
-		upd.LastName, err = nullableString(key, v)
-	case "totp_label":
-		upd.TOTPLabel, err = nullableString(key, v)
-	case "is_totp_enabled":
-		upd.IsTOTPEnabled, err = boolField(key, v)
-	case "password_must_change":
-		upd.PasswordMustChange, err = boolField(key, v)
-	case "is_locked":
-		var locked bool
-		if locked, err = boolValue(key, v); err == nil {
-			setLock(upd, locked, by, now)
-		}
-	case "password_expiry":
-		var expiry time.Time
-		if expiry, err = timeValue(key, v); err == nil {
-			upd.PasswordExpiry = attrcache.SetTo(expiry)
-		}
-	case "sign_up_status":
-		var status string
-		if status, err = oneOf(key, v, attrcache.SignUpBeforeConfirmation, attrcache.SignUpFinal); err == nil {
-			upd.SignUpStatus = attrcache.SetTo(status)
-		}
-	case "approval_status":
-		var status string
-		if status, err = oneOf(key, v, attrcache.ApprovalApproved, attrcache.ApprovalRejected, attrcache.ApprovalBeforeDecision); err == nil {
-			setApproval(upd, status, by, now)
-		}
+func setUsername(upd *attrcache.UserUpdate, key string, v any, _ string, _ time.Time) error {
+	name, err := stringValue(key, v)
+	switch {
+	case err != nil:
+		return err
+	case name == "":
+		return attrcache.InvalidInput("username must not be empty")
+	}
+	upd.Username = attrcache.SetTo(name)
+	return attrcache.CheckUsername(name)
+}
+
+// setNullable returns the setter of a string column that nil sets to NULL.
+func setNullable(field func(*attrcache.UserUpdate) *attrcache.Field[*string]) func(*attrcache.UserUpdate, string, any, string, time.Time) error {
+	return func(upd *attrcache.UserUpdate, key string, v any, _ string, _ time.Time) error {
+		var err error
+		*field(upd), err = nullableString(key, v)
+		return err
+	}
+}
+
+// setBool returns the setter of a boolean column.
+func setBool(field func(*attrcache.UserUpdate) *attrcache.Field[bool]) func(*attrcache.UserUpdate, string, any, string, time.Time) error {
+	return func(upd *attrcache.UserUpdate, key string, v any, _ string, _ time.Time) error {
+		var err error
+		*field(upd), err = boolField(key, v)
+		return err
+	}
+}
+
+func setLocked(upd *attrcache.UserUpdate, key string, v any, by string, now time.Time) error {
+	locked, err := boolValue(key, v)
+	if err == nil {
+		setLock(upd, locked, by, now)
+	}
+	return err
+}
+
+func setPasswordExpiry(upd *attrcache.UserUpdate, key string, v any, _ string, _ time.Time) error {
+	expiry, err := timeValue(key, v)
+	if err == nil {
+		upd.PasswordExpiry = attrcache.SetTo(expiry)
+	}
+	return err
+}
+
+func setSignUpStatus(upd *attrcache.UserUpdate, key string, v any, _ string, _ time.Time) error {
+	status, err := oneOf(key, v, attrcache.SignUpBeforeConfirmation, attrcache.SignUpFinal)
+	if err == nil {
+		upd.SignUpStatus = attrcache.SetTo(status)
+	}
+	return err
+}
+
+func setApprovalStatus(upd *attrcache.UserUpdate, key string, v any, by string, now time.Time) error {
+	status, err := oneOf(key, v, attrcache.ApprovalApproved, attrcache.ApprovalRejected, attrcache.ApprovalBeforeDecision)
+	if err == nil {
+		setApproval(upd, status, by, now)
 	}
 	return err
 }

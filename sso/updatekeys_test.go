@@ -7,17 +7,14 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// TestIsBoolUpdateKey checks IsBoolUpdateKey against setUpdateField: a key takes a bool exactly
+// TestIsBoolUpdateKey checks each field's isBool against its setter: a key takes a bool exactly
 // when IsBoolUpdateKey says so.
 func TestIsBoolUpdateKey(t *testing.T) {
-	for _, key := range UpdateKeys() {
+	for _, f := range updateFields {
 		var upd attrcache.UserUpdate
-		err := setUpdateField(&upd, key, true, attrcache.NewUserID(), time.Now())
-		if got, want := IsBoolUpdateKey(key), err == nil; got != want {
-			t.Errorf("IsBoolUpdateKey(%q) = %v, want %v (setUpdateField with true: %v)", key, got, want, err)
+		err := f.set(&upd, f.key, true, attrcache.NewUserID(), time.Now())
+		if got, want := IsBoolUpdateKey(f.key), err == nil; got != want {
+			t.Errorf("IsBoolUpdateKey(%q) = %v, want %v (its setter with true: %v)", f.key, got, want, err)
 		}
-	}
-	if got, want := len(UpdateKeys()), len(regularUpdateKeys)+len(superUserUpdateKeys); got != want {
-		t.Errorf("UpdateKeys has %d keys, want %d", got, want)
 	}
 }
