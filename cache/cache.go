@@ -28,7 +28,7 @@ import (
 )
 
 // DefaultPrincipalTTL is how long a cached principal lives when Options.PrincipalTTL is 0.
-const DefaultPrincipalTTL = time.Hour
+const DefaultPrincipalTTL = 5 * time.Minute
 
 // DefaultAbsentTTL is how long Redis remembers that an attribute does not exist when
 // Options.AbsentTTL is 0.

@@ -199,7 +199,7 @@ func defaultConfig() config {
 			Addrs:  []string{},
 			Prefix: "attrcache:",
 		},
-		Cache:          cacheConfig{PrincipalTTL: 5 * time.Minute, AbsentTTL: 5 * time.Minute, AbsentMax: cache.DefaultAbsentMax},
+		Cache:          cacheConfig{PrincipalTTL: cache.DefaultPrincipalTTL, AbsentTTL: cache.DefaultAbsentTTL, AbsentMax: cache.DefaultAbsentMax},
 		Apps:           d.Apps,
 		SignupApps:     append([]string{}, d.SignupApps...),
 		ApprovalNeeded: d.ApprovalNeeded,
