@@ -70,15 +70,9 @@ type realClock struct{}
 
 func (realClock) now() time.Time { return time.Now() }
 
-// sleepUntil waits on a timer. On Linux the Go runtime waits for timers in epoll_wait, whose
-// timeout is whole milliseconds, so a timer under a millisecond away fires up to a millisecond
-// late (golang/go#44343; measured here: 0.55 ms late at the median, 1.1 ms at p99). Above about
-// 1,000 requests/s the open loop therefore sends in small bursts, once per wake-up, and each
-// request's latency, counted from its scheduled time, includes up to a millisecond of that. Tried
-// and dropped: blocking a thread in nanosleep(2) for the last few milliseconds of each wait. It
-// sends on time (60–110 µs late at the median) and took the p50 at 2,000 GET/s from 0.86 to
-// 0.50 ms, but at 6,500 GET/s it cost the load generator 30% more CPU on the machine it shares
-// with the service, and the p50 doubled (0.98 to 1.98 ms).
+// sleepUntil waits on a timer until t, or until ctx ends. Go's timers may fire up to a millisecond
+// late on Linux (golang/go#44343), so above about 1,000 requests/s the open loop sends in small
+// bursts; each request's latency counts from its scheduled time, so that lateness is measured.
 func (realClock) sleepUntil(ctx context.Context, t time.Time) error {
 	wait := time.Until(t)
 	if wait <= 0 {
