@@ -147,17 +147,21 @@ func TestAttrVersionsGrowUnderConcurrentWritesAndDeletes(t *testing.T) {
 
 	// Each worker writes or deletes attribute "a" of one scope through its own store, in turn
 	// with the others; an operation that starts after another has returned must give a
-	// version (a tombstone for a deletion) above that one's.
+	// version (a tombstone for a deletion) above that one's, and none may fail.
+	// One worker sets it to have expired already, and the purger deletes expired rows.
 	workers := []struct {
-		kind int
-		db   *DB
+		kind    int
+		db      *DB
+		expired bool
 	}{
-		{stepSet, normal},
-		{stepSet, behindGrouped},
-		{stepCreate, behind},
-		{stepUpdate, behind},
-		{stepDelete, normal},
-		{stepDelete, behind},
+		{stepSet, normal, false},
+		{stepSet, behindGrouped, false},
+		{stepCreate, behind, false},
+		{stepUpdate, behind, false},
+		{stepDelete, normal, false},
+		{stepDelete, behind, false},
+		{stepSet, normal, true},
+		{stepPurge, behind, false},
 	}
 	const opsPerWorker = 40
 	for _, scope := range []attrcache.AttrScope{{UserID: u.UserID}, {UserID: u.UserID, Session: session.Hash}} {
@@ -168,10 +172,22 @@ func TestAttrVersionsGrowUnderConcurrentWritesAndDeletes(t *testing.T) {
 		for _, w := range workers {
 			wg.Go(func() {
 				for range opsPerWorker {
+					now := attrcache.Now()
+					if w.kind == stepPurge {
+						if _, _, err := w.db.PurgeExpired(t.Context(), now, 100); err != nil {
+							errs <- fmt.Errorf("purge: %w", err)
+							return
+						}
+						continue
+					}
+					var expires *time.Time
+					if w.expired {
+						expires = ptr(now.Add(-time.Second))
+					}
 					mu.Lock()
 					before := highest
 					mu.Unlock()
-					version, err := versionOfStep(t.Context(), w.kind, w.db, scope, attrcache.Now(), nil)
+					version, err := versionOfStep(t.Context(), w.kind, w.db, scope, now, expires)
 					switch {
 					case errors.Is(err, attrcache.ErrConflict) && w.kind == stepCreate:
 						continue // the attribute exists
