@@ -117,7 +117,7 @@ type server struct {
 
 	inflightBodies    *semaphore.Weighted // the body bytes requests may hold at once; nil: no bound
 	maxAttrValueBytes int
-	trustedProxies []netip.Prefix
+	trustedProxies    []netip.Prefix
 }
 
 // exchange is what observe, the handler and the response writers record about one request.
