@@ -21,11 +21,16 @@ import (
 // session's attributes first takes a shared lock on the live session row, which DeleteSession and
 // the purger take before the attributes too.
 //
-// Versions come from the version clock, the database's microseconds since the Unix epoch: every
-// write sets version = GREATEST(version + 1, clock), and a deletion's tombstone is
-// GREATEST(highest deleted version + 1, clock). The clock is read by a statement that runs once
-// the transaction holds the locks of all its rows, so it is read after any deletion of the same
-// keys has committed, and a re-created row's version is above that deletion's tombstone.
+// Versions come from the version clock, the database's microseconds since the Unix epoch, and
+// never go backwards for a key, whatever that clock does: an update sets version =
+// GREATEST(version + 1, clock); a deletion raises its user's attr_version_floor (sso_user) to its
+// tombstone, GREATEST(floor + 1, clock, highest deleted version + 1); an inserted row gets
+// GREATEST(clock, floor + 1). The purger, and CreateAttrs over expired rows, raise the floor to
+// the versions they delete (a session's end raises nothing: its scope never comes back). Each of
+// those locks the user's row before the attribute rows, and an insert holds a shared lock on it
+// (the foreign key's check) from before it touches its row until it commits: a deletion of the
+// user's rows has raised the floor and committed before the insert's stamp reads it, or waits
+// for the insert to commit and gives a tombstone above the inserted row.
 //
 // The lists of keys (one per call, or per group-commit batch) go into one statement each:
 // MaxAttrItems keys fit in any server's default max_allowed_packet. The rows written, values and
@@ -178,6 +183,9 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
 			return err
 		}
+		if err := raiseVersionFloorToExpired(ctx, tx, scope, itemNames(items), now); err != nil {
+			return err
+		}
 		keys, keyArgs := keysOf(scope, itemNames(items))
 		if _, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys+" AND expiration_time <= ?",
 			append(keyArgs, now)...); err != nil {
@@ -215,7 +223,7 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	var updated []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		updated = nil // what an attempt rolled back at its commit had updated
-		if found, err := db.lockQuota(ctx, tx, scope.UserID); err != nil || !found {
+		if found, err := db.lockUserBeforeAttrs(ctx, tx, scope.UserID); err != nil || !found {
 			return err // a user that does not exist has no attributes
 		}
 		if err := lockLiveSession(ctx, tx, scope, now); err != nil {
@@ -277,16 +285,25 @@ func (db *DB) AttrNames(ctx context.Context, scope attrcache.AttrScope, now time
 
 // DeleteAttrs deletes the named attributes of scope, expired ones too, in one transaction;
 // missing ones are ignored. It returns a tombstone version: above the version of every row it
-// deleted, and at least the version clock. No names: tombstone 0 and nothing deleted.
+// deleted and every earlier tombstone of the user, at least the version clock, and below the
+// version of any attribute of the user created later. No names: tombstone 0 and nothing deleted.
 func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names []string, _ time.Time) (tombstone int64, err error) {
 	if len(names) == 0 {
 		return 0, nil
 	}
 	keys, args := keysOf(scope, names)
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx,
-			"SELECT GREATEST(COALESCE(MAX(version) + 1, 0), "+versionClock+") FROM sso_attr WHERE "+keys+" FOR UPDATE",
-			args...).Scan(&tombstone)
+		// The user's row first, then the attributes: the lock order of every write.
+		userAttrs, userAttrsArgs := attrsOfLockedUser(scope, names)
+		_, err := tx.ExecContext(ctx, `UPDATE sso_user SET attr_version_floor = GREATEST(attr_version_floor + 1, `+
+			versionClock+`, COALESCE((SELECT MAX(a.version) + 1 FROM sso_attr a WHERE `+userAttrs+`), 0))
+			WHERE user_id = ?`, append(userAttrsArgs, scope.UserID)...)
+		if err != nil {
+			return mapError(err)
+		}
+		// A user that does not exist has no rows to delete, and the clock's tombstone.
+		err = tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(attr_version_floor), "+versionClock+
+			") FROM sso_user WHERE user_id = ?", scope.UserID).Scan(&tombstone)
 		if err != nil {
 			return mapError(err)
 		}
@@ -297,6 +314,51 @@ func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names 
 		return 0, fmt.Errorf("persist: delete attributes of %s: %w", scope.UserID, err)
 	}
 	return tombstone, nil
+}
+
+// lockUserBeforeAttrs locks userID's row of sso_user until tx ends, before the transaction locks
+// any of the user's attributes, and reports whether the user exists; errors are mapped. With a
+// quota on, it is lockQuota's exclusive lock; else a shared one, which the upsert's foreign key
+// check would take anyway, but only after the rows it locks first: taken before them, it keeps
+// the user-then-attributes order of the deletions, which lock the user's row exclusively.
+func (db *DB) lockUserBeforeAttrs(ctx context.Context, tx *sql.Tx, userID string) (found bool, err error) {
+	if db.quota.on() {
+		return db.lockQuota(ctx, tx, userID)
+	}
+	var locked string
+	err = tx.QueryRowContext(ctx, "SELECT user_id FROM sso_user WHERE user_id = ? LOCK IN SHARE MODE", userID).Scan(&locked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapError(err)
+	}
+	return true, nil
+}
+
+// raiseVersionFloorToExpired raises the attr_version_floor of scope's user to the highest version
+// of the rows of scope with the given names that have expired at now, before the transaction
+// deletes them, and holds the lock of the user's row until it ends. Errors are already mapped.
+func raiseVersionFloorToExpired(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, names []string, now time.Time) error {
+	userAttrs, args := attrsOfLockedUser(scope, names)
+	_, err := tx.ExecContext(ctx, `UPDATE sso_user SET attr_version_floor = GREATEST(attr_version_floor,
+		COALESCE((SELECT MAX(a.version) FROM sso_attr a WHERE `+userAttrs+` AND a.expiration_time <= ?), 0))
+		WHERE user_id = ?`, append(args, now, scope.UserID)...)
+	return mapError(err)
+}
+
+// attrsOfLockedUser returns the condition, on sso_attr aliased "a" in a subquery of an UPDATE of
+// scope's user's row of sso_user, that matches the rows of scope with the given names, and its
+// arguments. The condition refers to the row being updated, so the subquery runs, and locks those
+// rows, only once the UPDATE holds the user's row: the user before the attributes, the lock order
+// of every write.
+func attrsOfLockedUser(scope attrcache.AttrScope, names []string) (string, []any) {
+	args := make([]any, 0, 1+len(names))
+	args = append(args, scope.Session)
+	for _, name := range names {
+		args = append(args, name)
+	}
+	return "a.user_id = sso_user.user_id AND a.ust_hash = ? AND " + inList("a.name", len(names)), args
 }
 
 // lockLiveSession checks, for a session scope, that the session exists and has not ended at now,
@@ -523,11 +585,12 @@ func attrsByKey(attrs []*attrcache.Attr, keys []attrKey) (map[attrKey]*attrcache
 }
 
 // stampVersions gives the rows matching keys (with their arguments) that the transaction inserted
-// (version 0; an updated row has its version from the upsert already) the version clock's time.
-// The transaction must already hold the locks of those rows, so that the clock is read after
-// every deletion of the same keys that it waited for: a row inserted after a deletion gets a
-// version above the deletion's tombstone. A row the upsert updated is only looked at, not written
-// again.
+// (version 0; an updated row has its version from the upsert already) their versions: the version
+// clock's time, or one above their user's attr_version_floor when that is higher. The insert has
+// locked the user's row in share mode (its foreign key's check) before touching its own row, so
+// every deletion that raised the floor before the row was stamped has committed, and the floor
+// read (a locking read, as every subquery of an UPDATE) is at least its tombstone. A row the
+// upsert updated is only looked at, not written again.
 func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) error {
 	_, err := tx.ExecContext(ctx, stampVersionsStmt(keys), args...)
 	return mapError(err)
@@ -535,7 +598,9 @@ func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) err
 
 // stampVersionsStmt returns the statement of stampVersions for the condition keys.
 func stampVersionsStmt(keys string) string {
-	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + ") WHERE (" + keys + ") AND version = 0"
+	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + `,
+		(SELECT u.attr_version_floor + 1 FROM sso_user u WHERE u.user_id = sso_attr.user_id))
+		WHERE (` + keys + ") AND version = 0"
 }
 
 // readBackStmt returns the query of the attrColumns of the rows matching the condition keys.

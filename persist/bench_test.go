@@ -158,3 +158,38 @@ func BenchmarkSetAttrs100(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSetAttrsCreates measures SetAttrs of one user attribute that does not exist yet,
+// through group commit: each call inserts a row, whose version stamp reads its user's version
+// floor.
+func BenchmarkSetAttrsCreates(b *testing.B) {
+	for _, callers := range benchCallers {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			db, scopes, _ := openBenchDB(b, prometheus.NewRegistry())
+			var n atomic.Int64
+			runCallers(b, callers, 1, func(ctx context.Context, rng *rand.Rand) error {
+				item := []attrcache.AttrWrite{{Name: fmt.Sprintf("created-%d", n.Add(1)), Value: benchValue}}
+				_, err := db.SetAttrs(ctx, scopes[rng.IntN(len(scopes))], item, attrcache.Now())
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkDeleteAttrs measures DeleteAttrs of one user attribute, created again between calls
+// (not timed), by one caller.
+func BenchmarkDeleteAttrs(b *testing.B) {
+	db, scopes, names := openBenchDB(b, prometheus.NewRegistry())
+	item := []attrcache.AttrWrite{{Name: names[0], Value: benchValue}}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := db.SetAttrs(b.Context(), scopes[0], item, attrcache.Now()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := db.DeleteAttrs(b.Context(), scopes[0], []string{names[0]}, attrcache.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -44,10 +44,38 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs
 
 // purgeExpiredAttrs deletes at most batch attributes that have expired at now, oldest expiry
 // first, and returns how many it deleted.
+//
+// It first picks them (a plain read), then raises their users' attr_version_floor to the highest
+// version of each user's rows that have expired at now, locking the users' rows (in key order)
+// before those attribute rows, in the order every write takes, and then deletes the rows it
+// picked that have still expired. A row written again in between is live, and stays.
 func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (deleted int, err error) {
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			"DELETE FROM sso_attr WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ?", now, batch)
+		deleted = 0 // what an attempt rolled back at its commit had counted
+		keys, err := queryAttrKeys(ctx, tx,
+			"SELECT user_id, ust_hash, name FROM sso_attr WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ?",
+			now, batch)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		var users []any
+		seen := make(map[string]bool)
+		for _, key := range keys {
+			if !seen[key.scope.UserID] {
+				seen[key.scope.UserID] = true
+				users = append(users, key.scope.UserID)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sso_user SET attr_version_floor = GREATEST(attr_version_floor,
+			COALESCE((SELECT MAX(a.version) FROM sso_attr a
+				WHERE a.user_id = sso_user.user_id AND a.expiration_time <= ?), 0))
+			WHERE `+inList("user_id", len(users)), append([]any{now}, users...)...)
+		if err != nil {
+			return mapError(err)
+		}
+		where, args := keysOfMany(keys)
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE ("+where+") AND expiration_time <= ?",
+			append(args, now)...)
 		if err != nil {
 			return mapError(err)
 		}
@@ -58,6 +86,28 @@ func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (
 		return 0, err
 	}
 	return deleted, nil
+}
+
+// queryAttrKeys runs a query of the key columns of sso_attr (user_id, ust_hash, name) and
+// returns its keys. Errors are already mapped.
+func queryAttrKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]attrKey, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var keys []attrKey
+	for rows.Next() {
+		var key attrKey
+		if err := rows.Scan(&key.scope.UserID, &key.scope.Session, &key.name); err != nil {
+			return nil, mapError(err)
+		}
+		keys = append(keys, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return keys, nil
 }
 
 // purgeEndedSessions deletes at most batch sessions that have ended at now, the earliest ended

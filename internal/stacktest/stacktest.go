@@ -108,6 +108,10 @@ type Options struct {
 	// GroupCommit is persist's group commit; the zero value is configs/attrcache.yaml's shape
 	// with four workers.
 	GroupCommit persist.GroupCommit
+	// FrozenDBClock, when not zero, is where the database clock of every connection of the
+	// stack's store stands (testenv.WithFrozenDBClock): behind or ahead of the other stacks',
+	// as an instance's after a failover to a node whose clock is off.
+	FrozenDBClock time.Time
 }
 
 // Stack is one instance: the MySQL store, the Redis cache, the Go API and the HTTP server.
@@ -128,7 +132,13 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{Client: &http.Client{Timeout: RequestTimeout}}
 	var err error
-	s.DB, err = persist.Open(ctx, e.dsnFor(t, opts.MySQLAddr), e.Keys, persist.WithGroupCommit(opts.GroupCommit))
+	dsn := e.dsnFor(t, opts.MySQLAddr)
+	if !opts.FrozenDBClock.IsZero() {
+		if dsn, err = testenv.WithFrozenDBClock(dsn, opts.FrozenDBClock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.DB, err = persist.Open(ctx, dsn, e.Keys, persist.WithGroupCommit(opts.GroupCommit))
 	if err != nil {
 		t.Fatalf("persist.Open: %v", err)
 	}

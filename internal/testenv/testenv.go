@@ -157,3 +157,20 @@ func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) e
 	}
 	return fmt.Errorf("testenv: unsupported Redis client %T", rdb)
 }
+
+// WithFrozenDBClock returns dsn with its session's timestamp set to at on every connection: the
+// database clock of those connections (NOW(), UTC_TIMESTAMP(), and the version clock of the
+// store's SQL) reads at, to the microsecond, and stands still there. A test puts one store's
+// clock behind or ahead of another's on the same database, as after a failover to a node whose
+// clock is off, or a clock step.
+func WithFrozenDBClock(dsn string, at time.Time) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("testenv: freezing the clock of a DSN: %w", err)
+	}
+	if cfg.Params == nil {
+		cfg.Params = make(map[string]string)
+	}
+	cfg.Params["timestamp"] = fmt.Sprintf("%d.%06d", at.Unix(), at.Nanosecond()/1000)
+	return cfg.FormatDSN(), nil
+}
