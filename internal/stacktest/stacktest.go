@@ -111,12 +111,11 @@ func (e *Env) MySQLAddr() string {
 // OpenNode opens a direct connection to the test database on the server at addr (a node of
 // Nodes); the caller closes it.
 func (e *Env) OpenNode(addr string) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(e.DSN)
+	dsn, err := testenv.DSNAt(e.DSN, addr)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Addr = addr
-	return sql.Open("mysql", cfg.FormatDSN())
+	return sql.Open("mysql", dsn)
 }
 
 // Options says where a stack finds its backends and how it commits.

@@ -131,6 +131,16 @@ func FreshDatabase(name string) (string, error) {
 	return cfg.FormatDSN(), nil
 }
 
+// DSNAt returns dsn with its server's address replaced by addr (another node of a cluster).
+func DSNAt(dsn, addr string) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("testenv: %w", err)
+	}
+	cfg.Addr = addr
+	return cfg.FormatDSN(), nil
+}
+
 // RedisPrefix returns the key prefix of the test package name, after deleting every key that
 // an earlier run left under it (on every master of a cluster).
 func RedisPrefix(name string) (string, error) {
