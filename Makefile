@@ -26,7 +26,7 @@ CLUSTER_TEST_PKGS := ./cache/ ./sso/ ./httpapi/ ./cmd/attrcache/
 # runs GALERA_TEST_PKGS on it, with instances on different nodes.
 export GALERA_PORTS ?= 3311 3312 3313
 GALERA_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(GALERA_PORTS))))
-GALERA_TEST_PKGS := ./persist/ ./galera/
+GALERA_TEST_PKGS := ./persist/ ./faults/ ./galera/
 
 # `make run` keeps its throwaway secret key here, so that a restart can still read its data.
 DEV_KEY := .data/dev-secret-key
@@ -67,7 +67,7 @@ test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.
 test-cluster: services cluster ## Run the tests of the packages that cache data against the Redis Cluster
 	ATTRCACHE_TEST_REDIS_ADDRS=$(CLUSTER_ADDRS) $(GO) test -race -count=1 $(CLUSTER_TEST_PKGS)
 
-test-galera: services galera ## Run persist's tests and the Galera suite (hot key, migrations, a node killed) on the Galera cluster, instances on different nodes
+test-galera: services galera ## Run the persist and fault suites and galera/ (hot key, migrations, a node killed) on the Galera cluster, instances on different nodes
 	ATTRCACHE_TEST_MYSQL='root@tcp(127.0.0.1:$(firstword $(subst $(comma),$(space),$(GALERA_PORTS))))/' \
 	ATTRCACHE_TEST_GALERA_ADDRS=$(GALERA_ADDRS) $(GO) test -race -count=1 $(GALERA_TEST_PKGS)
 
