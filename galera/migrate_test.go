@@ -6,10 +6,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/attrcache/attrcache"
-	"github.com/attrcache/attrcache/internal/stacktest"
 	"github.com/attrcache/attrcache/internal/testenv"
 	"github.com/attrcache/attrcache/persist"
 )
@@ -66,29 +64,6 @@ func TestMigrationsFromTwoNodesApplyOnce(t *testing.T) {
 				t.Errorf("round %d: node %s records %v, want %v", round, env.Nodes[i], got, want)
 			}
 		}
-	}
-}
-
-// openAt opens the store of dsn on the node at addr, waiting for the node to see the database
-// that another node created; t.Cleanup closes it.
-func openAt(t *testing.T, dsn, addr string, keys *attrcache.Keyring) *persist.DB {
-	t.Helper()
-	nodeDSN, err := testenv.DSNAt(dsn, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		db, err := persist.Open(ctx, nodeDSN, keys)
-		if err == nil {
-			t.Cleanup(func() { stacktest.CloseOrFail(t, "store on "+addr, db) })
-			return db
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("persist.Open on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +79,9 @@ var (
 // TOTP keys. The size of the largest statement the server and the driver accept is read once,
 // here. Besides the pool, a second one of the group-commit workers plus 4 connections, with the
 // same settings, sends the statements of a write of user attributes together (onetrip.go).
-// opts turn on group commit (WithGroupCommit) and metrics (WithMetrics); an option with a bad
-// value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
+// On a node of a Galera cluster, every session reads after the writes the cluster committed
+// before (wsrep_sync_wait with its READ bit). opts turn on group commit (WithGroupCommit) and
+// metrics (WithMetrics); an option with a bad value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")
@@ -105,6 +107,13 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 		cfg.Params = make(map[string]string)
 	}
 	cfg.Params["sql_mode"] = sessionSQLMode
+	syncWait, onGalera, err := galeraSyncWait(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("persist: open: ping: %w", mapError(err))
+	}
+	if onGalera {
+		cfg.Params["wsrep_sync_wait"] = syncWait
+	}
 
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -149,6 +158,31 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
 	}
 	return db, nil
+}
+
+// galeraSyncWait reports whether the server of cfg is a node of a Galera cluster and, if so,
+// returns the wsrep_sync_wait its sessions take: the server's with the READ bit (1) set, so that a
+// read, and the start of a transaction, first wait until the node has applied every write the
+// cluster committed before it. An instance then reads what another, on another node, wrote and
+// acknowledged. The error is that of a server that cannot be reached; one that does not know
+// Galera's variables is one without Galera.
+func galeraSyncWait(ctx context.Context, cfg *mysql.Config) (syncWait string, onGalera bool, err error) {
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", false, err
+	}
+	probe := sql.OpenDB(connector)
+	defer probe.Close()
+	if err := probe.PingContext(ctx); err != nil {
+		return "", false, err
+	}
+	var on bool
+	var global int64
+	err = probe.QueryRowContext(ctx, "SELECT @@global.wsrep_on, @@global.wsrep_sync_wait").Scan(&on, &global)
+	if err != nil || !on {
+		return "", false, nil
+	}
+	return strconv.FormatInt(global|1, 10), true, nil
 }
 
 // EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the

@@ -310,8 +310,6 @@ wsrep-node-address = $host:$((port + 1000))
 wsrep-provider-options = "gmcast.listen_addr=tcp://$host:$((port + 1000));ist.recv_addr=$host:$((port + 2000));gcache.size=64M;evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT5S"
 wsrep-sst-method = rsync
 wsrep-sst-receive-address = $host:$((port + 3000))
-# Reads see every write the cluster committed before them, on whichever node it was made.
-wsrep-sync-wait = 1
 CNF
 }
 

@@ -73,7 +73,7 @@ func NewEnv(ctx context.Context, name string) (*Env, error) {
 	if err := e.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating the test database: %w", err)
 	}
-	if e.MySQL, err = sql.Open("mysql", e.DSN); err != nil {
+	if e.MySQL, err = e.OpenNode(e.MySQLAddr()); err != nil {
 		return nil, fmt.Errorf("opening the test database: %w", err)
 	}
 	redisOpts, err := redis.ParseURL(testenv.RedisURL())
@@ -109,13 +109,21 @@ func (e *Env) MySQLAddr() string {
 }
 
 // OpenNode opens a direct connection to the test database on the server at addr (a node of
-// Nodes); the caller closes it.
+// Nodes); the caller closes it. On a Galera cluster its reads wait until the node has applied
+// what the cluster committed before them (wsrep_sync_wait), as the stacks' reads do.
 func (e *Env) OpenNode(addr string) (*sql.DB, error) {
-	dsn, err := testenv.DSNAt(e.DSN, addr)
+	cfg, err := mysql.ParseDSN(e.DSN)
 	if err != nil {
 		return nil, err
 	}
-	return sql.Open("mysql", dsn)
+	cfg.Addr = addr
+	if len(testenv.GaleraAddrs()) > 0 {
+		if cfg.Params == nil {
+			cfg.Params = make(map[string]string)
+		}
+		cfg.Params["wsrep_sync_wait"] = "1"
+	}
+	return sql.Open("mysql", cfg.FormatDSN())
 }
 
 // Options says where a stack finds its backends and how it commits.
