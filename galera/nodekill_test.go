@@ -44,6 +44,7 @@ func TestNodeKilledUnderLoadLosesNoWrite(t *testing.T) {
 		acked    []ack
 		ackCount atomic.Int64
 		failed   atomic.Int64
+		slowest  atomic.Int64 // the longest write, in nanoseconds
 		stop     = make(chan struct{})
 		stopOnce sync.Once
 		wg       sync.WaitGroup
@@ -61,7 +62,14 @@ func TestNodeKilledUnderLoadLosesNoWrite(t *testing.T) {
 					default:
 					}
 					name, value := fmt.Sprintf("i%d-w%d-%05d", i, w, n), fmt.Sprintf("value-%d", n)
-					if res := s.SetAttr(ctx, u, name, value); !res.OK() {
+					start := time.Now()
+					res := s.SetAttr(ctx, u, name, value)
+					for took := int64(time.Since(start)); ; {
+						if old := slowest.Load(); took <= old || slowest.CompareAndSwap(old, took) {
+							break
+						}
+					}
+					if !res.OK() {
 						if failed.Add(1) == 1 {
 							t.Logf("first failed write: %s", res)
 						}
@@ -86,7 +94,8 @@ func TestNodeKilledUnderLoadLosesNoWrite(t *testing.T) {
 	if got := failed.Load(); got != 0 {
 		t.Errorf("%d of %d writes on the surviving nodes failed, want 0", got, failed.Load()+ackCount.Load())
 	}
-	t.Logf("%d writes acknowledged, %d of them after node %s was killed", ackCount.Load(), ackCount.Load()-afterKill, env.Nodes[victim])
+	t.Logf("%d writes acknowledged, %d of them after node %s was killed; the longest took %v",
+		ackCount.Load(), ackCount.Load()-afterKill, env.Nodes[victim], time.Duration(slowest.Load()))
 
 	restartCluster(t)
 	stored := checkNodesAgree(t, nodes)
