@@ -81,7 +81,8 @@ var (
 // same settings, sends the statements of a write of user attributes together (onetrip.go).
 // On a node of a Galera cluster, every session reads after the writes the cluster committed
 // before (wsrep_sync_wait with its READ bit). opts turn on group commit (WithGroupCommit) and
-// metrics (WithMetrics); an option with a bad value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
+// metrics (WithMetrics); an option with a bad value is an error. A server that cannot be reached
+// gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")
