@@ -276,12 +276,12 @@ galera_wait() {
 
 # galera_configure PORT USER: writes the configuration file of the node of PORT, run as USER.
 galera_configure() {
-  local port=$1 user=$2 dir peers=() p
+  local port=$1 user=$2 dir peers=() peer_list p
   dir=$(galera_dir "$port")
   for p in "${galera_ports[@]}"; do
     peers+=("$host:$((p + 1000))")
   done
-  peers=$(IFS=,; echo "${peers[*]}")
+  peer_list=$(IFS=,; echo "${peers[*]}")
   cat >"$dir/my.cnf" <<CNF
 # Written by scripts/services.sh on every start of the node.
 [mysqld]
@@ -304,7 +304,7 @@ innodb-autoinc-lock-mode = 2
 wsrep-on = ON
 wsrep-provider = $galera_provider
 wsrep-cluster-name = attrcache_galera
-wsrep-cluster-address = gcomm://$peers
+wsrep-cluster-address = gcomm://$peer_list
 wsrep-node-name = node-$port
 wsrep-node-address = $host:$((port + 1000))
 wsrep-provider-options = "gmcast.listen_addr=tcp://$host:$((port + 1000));ist.recv_addr=$host:$((port + 2000));gcache.size=64M;evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT5S"
