@@ -21,6 +21,13 @@ space := $() $()
 CLUSTER_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(REDIS_CLUSTER_PORTS))))
 CLUSTER_TEST_PKGS := ./cache/ ./sso/ ./httpapi/ ./cmd/attrcache/
 
+# The three-node MariaDB Galera cluster of `make galera`, on these SQL ports; each node also uses
+# its port + 1000 (group communication), + 2000 and + 3000 (state transfers). `make test-galera`
+# runs GALERA_TEST_PKGS on it, with instances on different nodes.
+export GALERA_PORTS ?= 3311 3312 3313
+GALERA_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(GALERA_PORTS))))
+GALERA_TEST_PKGS := ./persist/ ./faults/ ./galera/
+
 # `make run` keeps its throwaway secret key here, so that a restart can still read its data.
 DEV_KEY := .data/dev-secret-key
 DEV_ADDR := 127.0.0.1:17010
@@ -30,7 +37,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: help run test test-cluster fuzz build vet fmt services services-stop cluster cluster-stop clean
+.PHONY: help run test test-cluster test-galera fuzz build vet fmt services services-stop cluster cluster-stop galera galera-stop clean
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -47,17 +54,22 @@ $(DEV_KEY):
 	@umask 077 && head -c 32 /dev/urandom | base64 >$@
 	@echo "generated a development secret key in $@"
 
-test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race, then test-cluster, then each fuzz target for 3 s
+test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.mod; run every test with -race, then test-cluster, test-galera, then each fuzz target for 3 s
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory test-cluster
+	@$(MAKE) --no-print-directory test-galera
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 test-cluster: services cluster ## Run the tests of the packages that cache data against the Redis Cluster
 	ATTRCACHE_TEST_REDIS_ADDRS=$(CLUSTER_ADDRS) $(GO) test -race -count=1 $(CLUSTER_TEST_PKGS)
+
+test-galera: services galera ## Run the persist and fault suites and galera/ (hot key, migrations, a node killed) on the Galera cluster, instances on different nodes
+	ATTRCACHE_TEST_MYSQL='root@tcp(127.0.0.1:$(firstword $(subst $(comma),$(space),$(GALERA_PORTS))))/' \
+	ATTRCACHE_TEST_GALERA_ADDRS=$(GALERA_ADDRS) $(GO) test -race -count=1 $(GALERA_TEST_PKGS)
 
 # The fuzz targets of `make fuzz`, as package:FuzzName. Each also runs over its seeds and its
 # corpus in the package's testdata/fuzz/<FuzzName>/ in every `go test`; an input that fails is
@@ -92,6 +104,12 @@ cluster: ## Start a three-master Redis Cluster on REDIS_CLUSTER_PORTS unless it 
 
 cluster-stop: ## Stop the Redis Cluster `make cluster` started
 	scripts/services.sh cluster-stop
+
+galera: ## Start a three-node MariaDB Galera cluster on GALERA_PORTS unless it is up (data in .data/galera/)
+	scripts/services.sh galera
+
+galera-stop: ## Stop the Galera cluster `make galera` started (the first node last, to bootstrap it again)
+	scripts/services.sh galera-stop
 
 .PHONY: bench
 bench: services build ## Measure Redis, raw MariaDB upserts and attrcache side by side (BENCH_SECONDS per run, default 10); results in bench/results/

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +79,10 @@ var (
 // TOTP keys. The size of the largest statement the server and the driver accept is read once,
 // here. Besides the pool, a second one of the group-commit workers plus 4 connections, with the
 // same settings, sends the statements of a write of user attributes together (onetrip.go).
-// opts turn on group commit (WithGroupCommit) and metrics (WithMetrics); an option with a bad
-// value is an error. A server that cannot be reached gives an attrcache.Unavailable error.
+// On a node of a Galera cluster, every session reads after the writes the cluster committed
+// before (wsrep_sync_wait with its READ bit). opts turn on group commit (WithGroupCommit) and
+// metrics (WithMetrics); an option with a bad value is an error. A server that cannot be reached
+// gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")
@@ -105,6 +108,13 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 		cfg.Params = make(map[string]string)
 	}
 	cfg.Params["sql_mode"] = sessionSQLMode
+	syncWait, onGalera, err := galeraSyncWait(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("persist: open: ping: %w", mapError(err))
+	}
+	if onGalera {
+		cfg.Params["wsrep_sync_wait"] = syncWait
+	}
 
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -149,6 +159,31 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
 	}
 	return db, nil
+}
+
+// galeraSyncWait reports whether the server of cfg is a node of a Galera cluster and, if so,
+// returns the wsrep_sync_wait its sessions take: the server's with the READ bit (1) set, so that a
+// read, and the start of a transaction, first wait until the node has applied every write the
+// cluster committed before it. An instance then reads what another, on another node, wrote and
+// acknowledged. The error is that of a server that cannot be reached; one that does not know
+// Galera's variables is one without Galera.
+func galeraSyncWait(ctx context.Context, cfg *mysql.Config) (syncWait string, onGalera bool, err error) {
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", false, err
+	}
+	probe := sql.OpenDB(connector)
+	defer probe.Close()
+	if err := probe.PingContext(ctx); err != nil {
+		return "", false, err
+	}
+	var on bool
+	var global int64
+	err = probe.QueryRowContext(ctx, "SELECT @@global.wsrep_on, @@global.wsrep_sync_wait").Scan(&on, &global)
+	if err != nil || !on {
+		return "", false, nil
+	}
+	return strconv.FormatInt(global|1, 10), true, nil
 }
 
 // EnsureDatabase creates the database named in dsn, with the utf8mb4 character set and the
@@ -240,30 +275,46 @@ func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx)
 	return nil
 }
 
-// deadlockAttempts bounds how many times inWriteTx runs a transaction that InnoDB keeps choosing
-// as the victim of a deadlock.
-const deadlockAttempts = 5
+// Retries of transactions the server rolled back for a reason that passes (isRetryable). A
+// request's context bounds them; retryBudget bounds those of a context without a deadline (an
+// HTTP request has none), so that a storm of deadlocks still ends in an error.
+const (
+	retryBudget = 10 * time.Second
+	// retryBackoffMax bounds the wait before one attempt: the losers of a conflict wait a random
+	// 1 ms to 2^n ms (n attempts made), at most this, so that they do not meet again in step.
+	retryBackoffMax = 64 * time.Millisecond
+)
 
-// inWriteTx runs fn in a read-write transaction as inTx does and, when InnoDB rolled the
-// transaction back to break a deadlock, runs fn again in a new one, deadlockAttempts times in
-// all. fn must be safe to run again: it starts from scratch in each transaction.
+// inWriteTx runs fn in a read-write transaction as inTx does and, while the server rolls the
+// transaction back for a reason that passes (a deadlock, a Galera certification conflict: see
+// isRetryable), runs fn again in a new one, as retryDeadlocks says. fn must be safe to run again:
+// it starts from scratch in each transaction.
 func (db *DB) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return retryDeadlocks(ctx, func() error { return db.inTx(ctx, nil, fn) })
 }
 
-// retryDeadlocks runs attempt, a transaction, and runs it again while InnoDB rolls it back to
-// break a deadlock, deadlockAttempts times in all, or until ctx ends; it returns the last
-// attempt's error. Before each new attempt it waits a random 1 to 2^n ms (n attempts made), so
-// that the transactions that met do not meet again in step: writes of neighbouring keys by
-// concurrent transactions (of two users whose rows are next to each other) can deadlock on the
-// gap between them.
+// retryDeadlocks runs attempt, a transaction, and runs it again while it fails for a reason that
+// passes (isRetryable), until ctx's deadline, or for retryBudget when ctx has none, or until ctx
+// ends; it returns the last attempt's error. Before each new attempt it waits a random 1 to 2^n
+// ms (n attempts made, at most retryBackoffMax), and it makes none that the wait would start
+// after the deadline. Two transactions meet in a deadlock on one server (neighbouring keys'
+// gaps), and in a certification conflict on a Galera cluster (writes of one key on two nodes,
+// which only one of them may commit).
 func retryDeadlocks(ctx context.Context, attempt func() error) error {
+	giveUp, ok := ctx.Deadline()
+	if !ok {
+		giveUp = time.Now().Add(retryBudget)
+	}
 	for n := 1; ; n++ {
 		err := attempt()
-		if !isDeadlock(err) || n == deadlockAttempts || ctx.Err() != nil {
+		if !isRetryable(err) || ctx.Err() != nil {
 			return err
 		}
-		backoff := time.NewTimer(time.Duration(1+rand.IntN(1<<n)) * time.Millisecond)
+		wait := time.Duration(1+rand.Int64N(int64(min(retryBackoffMax, time.Millisecond<<min(n, 16))/time.Millisecond))) * time.Millisecond
+		if time.Now().Add(wait).After(giveUp) {
+			return err
+		}
+		backoff := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			backoff.Stop()

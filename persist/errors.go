@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -24,6 +25,7 @@ const (
 	errConnectionKilled   = 1927 // MariaDB ER_CONNECTION_KILLED
 	errDeadlock           = 1213 // ER_LOCK_DEADLOCK: the transaction was rolled back
 	errLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT: a statement waited too long for a lock
+	errUnknownCommand     = 1047 // ER_UNKNOWN_COM_ERROR: also Galera's "WSREP has not yet prepared node"
 	errDataTooLong        = 1406 // ER_DATA_TOO_LONG: a value does not fit its column (strict mode)
 	errTruncatedValue     = 1292 // ER_TRUNCATED_WRONG_VALUE: e.g. a date outside DATETIME's range
 	errIncorrectString    = 1366 // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: a value the column cannot hold
@@ -56,8 +58,13 @@ func mapError(err error) error {
 			return attrcache.Unavailable(err)
 		case errDeadlock, errLockWaitTimeout:
 			// The server gave up on the transaction to let others through: another attempt
-			// may succeed (retryDeadlocks makes a few), which is what a 503 asks of a client.
+			// may succeed (retryDeadlocks makes them until the deadline), which is what a 503
+			// asks of a client.
 			return attrcache.Unavailable(err)
+		case errUnknownCommand:
+			if isNodeNotReady(myErr) {
+				return attrcache.Unavailable(err)
+			}
 		case errDataTooLong, errTruncatedValue, errIncorrectString, errOutOfRange:
 			return attrcache.InvalidInput("a value is too long or out of range for where it is stored")
 		}
@@ -79,9 +86,27 @@ func isConnectionFailure(err error) bool {
 	return errors.As(err, &netErr)
 }
 
-// isDeadlock reports whether err says that InnoDB rolled the transaction back to break a
-// deadlock, so that running the transaction again may succeed.
-func isDeadlock(err error) bool {
+// isRetryable reports whether err says that the server rolled the transaction back, or would not
+// run it, for a reason that passes, so that running the transaction again may succeed: InnoDB
+// broke a deadlock with it, or a Galera cluster refused to commit it because a write of another
+// node committed first (certification, reported as a deadlock); a statement waited too long for
+// a lock; a Galera node that is joining its cluster does not serve yet.
+func isRetryable(err error) bool {
 	myErr, ok := errors.AsType[*mysql.MySQLError](err)
-	return ok && myErr.Number == errDeadlock
+	if !ok {
+		return false
+	}
+	switch myErr.Number {
+	case errDeadlock, errLockWaitTimeout:
+		return true
+	case errUnknownCommand:
+		return isNodeNotReady(myErr)
+	}
+	return false
+}
+
+// isNodeNotReady reports whether myErr is Galera's refusal of a node that is not (or no longer)
+// part of a primary component: "WSREP has not yet prepared node for application use".
+func isNodeNotReady(myErr *mysql.MySQLError) bool {
+	return myErr.Number == errUnknownCommand && strings.HasPrefix(myErr.Message, "WSREP")
 }

@@ -30,9 +30,10 @@ import (
 // of one key the one that was queued first commits first.
 //
 // When the batch fails for a reason that may be one row's (an unknown user, a value that does not
-// fit, or a deadlock that outlasted the retries), each of its calls runs again in a transaction of
-// its own, so that each gets its own error and the others are stored. An unreachable database
-// fails every call of the batch.
+// fit), each of its calls runs again in a transaction of its own, so that each gets its own error
+// and the others are stored. An unreachable database, or a deadlock or conflict that outlasted
+// the retries (which ran until the callers' latest deadline), fails every call of the batch: a
+// call run alone would meet the same conflict, with its time spent.
 
 // errCommitterClosed says that the committer no longer takes writes: the caller writes alone.
 var errCommitterClosed = errors.New("group commit is closed")
@@ -220,7 +221,7 @@ func (c *groupCommitter) commit(batch []*attrRequest) {
 		switch {
 		case err == nil:
 			req.done <- results[i]
-		case isUnavailable(err) && !isDeadlock(err):
+		case isUnavailable(err):
 			req.done <- attrResult{err: err}
 		default:
 			req.done <- c.db.setAlone(req)

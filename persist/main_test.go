@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"os"
 	"testing"
@@ -199,4 +200,14 @@ func attrNames(t *testing.T, db *DB, userID string, hash attrcache.SessionHash) 
 		t.Fatal(err)
 	}
 	return names
+}
+
+// onGalera reports whether the test server is a node of a Galera cluster.
+func onGalera(t *testing.T) bool {
+	t.Helper()
+	var on sql.NullBool
+	if err := testDB.SQL().QueryRowContext(t.Context(), "SELECT @@wsrep_on").Scan(&on); err != nil {
+		return false // a server without Galera's variables
+	}
+	return on.Bool
 }

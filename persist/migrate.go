@@ -2,11 +2,13 @@ package persist
 
 import (
 	"context"
+	crand "crypto/rand"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"regexp"
 	"slices"
@@ -24,9 +26,21 @@ var migrationFiles embed.FS
 // migrationNameRe is the form of a migration file name; its version is the name without ".sql".
 var migrationNameRe = regexp.MustCompile(`^[0-9]{4}_[a-z0-9_]+\.sql$`)
 
-// migrationLockTimeout bounds how long Migrate waits for another process that is migrating the
-// same database.
-const migrationLockTimeout = 2 * time.Minute
+// The migration lock is the one row of schema_migrations_lock, which names its holder and when
+// its lease ends: a row, written in committed transactions, is what every node of a Galera
+// cluster agrees on (a named lock, GET_LOCK, is one node's own). The holder renews the lease while
+// it migrates; a holder that died leaves a lease that ends, and the next process takes it over.
+const (
+	// migrationLockTimeout bounds how long Migrate waits for another process that is migrating
+	// the same database.
+	migrationLockTimeout = 2 * time.Minute
+	// migrationLease is how long the lock stays taken without a renewal.
+	migrationLease = 30 * time.Second
+	// migrationLeaseRenewal is how often the holder renews it.
+	migrationLeaseRenewal = migrationLease / 3
+	// migrationLockPollMax bounds the wait between two tries to take a taken lock.
+	migrationLockPollMax = 250 * time.Millisecond
+)
 
 // migration is one version of the schema.
 type migration struct {
@@ -36,24 +50,25 @@ type migration struct {
 
 // Migrate applies, in order, the migrations that the database has not recorded in
 // schema_migrations, and returns the versions it applied (none when the schema is current).
-// Processes that migrate the same database at once take turns under a named lock, so each
-// migration is applied once. Versions recorded by a newer release are left alone.
+// Processes that migrate the same database at once, through one server or different nodes of a
+// Galera cluster, take turns under the lock of schema_migrations_lock, each reading what is
+// applied once it holds the lock, so each migration is applied once. Versions recorded by a newer
+// release are left alone.
 func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 	migrations, err := loadMigrations(migrationFiles)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := db.db.Conn(ctx)
+	lock, err := db.acquireMigrationLock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release(ctx)
+	conn, err := db.db.Conn(ctx) // released before the lock
 	if err != nil {
 		return nil, fmt.Errorf("persist: migrate: %w", mapError(err))
 	}
 	defer conn.Close()
-
-	lockName, err := acquireMigrationLock(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseMigrationLock(ctx, conn, lockName)
 
 	done, err := appliedVersions(ctx, conn)
 	if err != nil {
@@ -125,32 +140,105 @@ func splitStatements(text string) []string {
 	return statements
 }
 
-// acquireMigrationLock takes the named lock of this database on conn, waiting for another
-// holder at most migrationLockTimeout, and returns the lock's name.
-func acquireMigrationLock(ctx context.Context, conn *sql.Conn) (string, error) {
-	var lockName string
-	if err := conn.QueryRowContext(ctx, "SELECT CONCAT('attrcache.migrate.', DATABASE())").Scan(&lockName); err != nil {
-		return "", fmt.Errorf("persist: migrate: %w", mapError(err))
-	}
-	var got sql.NullInt64
-	err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", lockName, int(migrationLockTimeout/time.Second)).Scan(&got)
-	if err != nil {
-		return "", fmt.Errorf("persist: migrate: take lock: %w", mapError(err))
-	}
-	if got.Int64 != 1 {
-		return "", fmt.Errorf("persist: migrate: another process held the migration lock for more than %s", migrationLockTimeout)
-	}
-	return lockName, nil
+// migrationLock is the migration lock as its holder holds it: renewed until released.
+type migrationLock struct {
+	db    *sql.DB
+	owner string
+	stop  chan struct{}
+	done  chan struct{}
 }
 
-// releaseMigrationLock releases the lock taken by acquireMigrationLock. If that fails, conn is
-// discarded instead of going back to the pool: ending its session releases the lock.
-func releaseMigrationLock(ctx context.Context, conn *sql.Conn, lockName string) {
+// acquireMigrationLock creates schema_migrations_lock if needed and takes its lock, waiting for
+// another holder at most migrationLockTimeout. The lease is renewed until release.
+func (db *DB) acquireMigrationLock(ctx context.Context) (*migrationLock, error) {
+	const createStmt = `CREATE TABLE IF NOT EXISTS schema_migrations_lock (
+		id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+		owner CHAR(32) CHARACTER SET ascii COLLATE ascii_nopad_bin NOT NULL,
+		expires_at DATETIME(6) NOT NULL
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin`
+	err := retryDeadlocks(ctx, func() error {
+		_, err := db.db.ExecContext(ctx, createStmt)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persist: migrate: create schema_migrations_lock: %w", mapError(err))
+	}
+	var ownerBits [16]byte
+	_, _ = crand.Read(ownerBits[:]) // never fails
+	lock := &migrationLock{db: db.db, owner: hex.EncodeToString(ownerBits[:]), stop: make(chan struct{}), done: make(chan struct{})}
+	giveUp := time.Now().Add(migrationLockTimeout)
+	for {
+		taken, err := lock.tryTake(ctx)
+		if err != nil && !isRetryable(err) {
+			return nil, fmt.Errorf("persist: migrate: take lock: %w", mapError(err))
+		}
+		if taken {
+			go lock.renew()
+			return lock, nil
+		}
+		wait := migrationLockPollMax/4 + rand.N(migrationLockPollMax*3/4)
+		if time.Now().Add(wait).After(giveUp) {
+			return nil, fmt.Errorf("persist: migrate: another process held the migration lock for more than %s", migrationLockTimeout)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("persist: migrate: take lock: %w", mapError(ctx.Err()))
+		case <-timer.C:
+		}
+	}
+}
+
+// tryTake takes the lock, in a transaction of its own, when no one holds it or its holder's
+// lease has ended, and reports whether it did. Of two processes that try at once (on one server,
+// or on two Galera nodes, where the second to commit fails certification), one takes it.
+func (l *migrationLock) tryTake(ctx context.Context) (bool, error) {
+	// The assignments run in order: expires_at is set when owner now names this process.
+	res, err := l.db.ExecContext(ctx, `INSERT INTO schema_migrations_lock (id, owner, expires_at)
+		VALUES (1, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)
+		ON DUPLICATE KEY UPDATE
+			owner = IF(expires_at < UTC_TIMESTAMP(6), VALUES(owner), owner),
+			expires_at = IF(owner = VALUES(owner), VALUES(expires_at), expires_at)`,
+		l.owner, migrationLease.Microseconds())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return err == nil && n > 0, err // 1: inserted, 2: taken over, 0: held by another
+}
+
+// renew extends the lease every migrationLeaseRenewal until release stops it. A renewal that
+// fails is tried again at the next tick; the lease outlasts two that fail.
+func (l *migrationLock) renew() {
+	defer close(l.done)
+	ticker := time.NewTicker(migrationLeaseRenewal)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-ticker.C:
+			ctx, cancel := context.WithTimeout(context.Background(), migrationLeaseRenewal)
+			_, _ = l.db.ExecContext(ctx, `UPDATE schema_migrations_lock
+				SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE id = 1 AND owner = ?`,
+				migrationLease.Microseconds(), l.owner)
+			cancel()
+		}
+	}
+}
+
+// release stops the renewals and removes the lock if this process still holds it. If that
+// fails, the lease ends within migrationLease and the next process takes the lock over.
+func (l *migrationLock) release(ctx context.Context) {
+	close(l.stop)
+	<-l.done
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := conn.ExecContext(ctx, "DO RELEASE_LOCK(?)", lockName); err != nil {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
+	_ = retryDeadlocks(ctx, func() error {
+		_, err := l.db.ExecContext(ctx, "DELETE FROM schema_migrations_lock WHERE id = 1 AND owner = ?", l.owner)
+		return err
+	})
 }
 
 // appliedVersions creates schema_migrations if needed and returns the versions it records.

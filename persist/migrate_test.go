@@ -1,11 +1,13 @@
 package persist
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/attrcache/attrcache"
 )
@@ -105,6 +107,64 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 }
 
+// The migration lock is a lease: a holder that died (its lease ended) does not keep the next
+// process from migrating, and a live holder does until it releases the lock.
+func TestMigrationLockLease(t *testing.T) {
+	db := openDB(t, freshDSN(t, "persist_migrate_lease"))
+	if _, err := db.Migrate(t.Context()); err != nil { // creates schema_migrations_lock
+		t.Fatalf("Migrate: %v", err)
+	}
+	hold := func(t *testing.T, expiresIn string) {
+		t.Helper()
+		_, err := db.SQL().ExecContext(t.Context(), `INSERT INTO schema_migrations_lock (id, owner, expires_at)
+			VALUES (1, 'another-process', UTC_TIMESTAMP(6) + INTERVAL `+expiresIn+`)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	lockRows := func(t *testing.T) int {
+		t.Helper()
+		var n int
+		if err := db.SQL().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM schema_migrations_lock").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("a dead holder's ended lease is taken over", func(t *testing.T) {
+		hold(t, "-1 SECOND")
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v, want the ended lease taken over", err)
+		}
+		if n := lockRows(t); n != 0 {
+			t.Errorf("%d lock rows after Migrate, want it released", n)
+		}
+	})
+	t.Run("a live holder is waited for", func(t *testing.T) {
+		hold(t, "1 HOUR")
+		done := make(chan error, 1)
+		go func() { _, err := db.Migrate(t.Context()); done <- err }()
+		select {
+		case err := <-done:
+			t.Fatalf("Migrate returned %v while another process held the lock, want it to wait", err)
+		case <-time.After(500 * time.Millisecond): // a bound on how long it must be seen waiting
+		}
+		if _, err := db.SQL().ExecContext(t.Context(), "DELETE FROM schema_migrations_lock"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Migrate after the release: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Migrate still waits 20 s after the holder released the lock")
+		}
+	})
+}
+
 func TestSchemaConventions(t *testing.T) {
 	t.Run("every date is DATETIME(6)", func(t *testing.T) {
 		rows, err := testDB.SQL().QueryContext(t.Context(), `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE
@@ -148,7 +208,7 @@ func TestSchemaConventions(t *testing.T) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"schema_migrations", "sso_attr", "sso_session", "sso_user"}
+		want := []string{"schema_migrations", "schema_migrations_lock", "sso_attr", "sso_session", "sso_user"}
 		if !slices.Equal(tables, want) {
 			t.Errorf("tables = %v, want %v", tables, want)
 		}

@@ -30,7 +30,7 @@ func (db *DB) CreateSession(ctx context.Context, s *attrcache.Session) error {
 	if err != nil {
 		return fmt.Errorf("persist: create session of %s: %w", s.UserID, err)
 	}
-	err = db.inTx(ctx, nil, func(tx *sql.Tx) error {
+	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, insertStmt, s.Hash, s.UserID, s.CreationTime, s.ExpirationTime,
 			s.RemoteAddr, s.UserAgent, s.AuthType, s.AuthPrincipal, s.ExtSessionID, changes)
 		if err != nil {
@@ -80,7 +80,7 @@ func (db *DB) SessionWithPrincipal(ctx context.Context, userID string, hash attr
 // transaction; an unknown session gives attrcache.ErrNotFound.
 func (db *DB) RenewSession(ctx context.Context, userID string, hash attrcache.SessionHash, expiresAt time.Time, change attrcache.SessionStateChange) (*attrcache.Session, error) {
 	var renewed *attrcache.Session
-	err := db.inTx(ctx, nil, func(tx *sql.Tx) error {
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var stored string
 		err := tx.QueryRowContext(ctx,
 			"SELECT state_changes FROM sso_session WHERE ust_hash = ? AND user_id = ? FOR UPDATE",

@@ -42,7 +42,7 @@ func (db *DB) CreateUser(ctx context.Context, u *attrcache.User) error {
 		sign_up_status, sign_up_time, sign_up_confirm_time, sign_up_confirm_token,
 		is_totp_enabled, totp_key, totp_label, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
-	err := db.inTx(ctx, nil, func(tx *sql.Tx) error {
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, insertStmt,
 			u.UserID, u.Username, db.sealEmail(u.Email, u.UserID),
 			u.DisplayName, u.FirstName, u.MiddleName, u.LastName,
@@ -114,7 +114,7 @@ func (db *DB) UpdateUser(ctx context.Context, userID string, upd attrcache.UserU
 	args := append(set.args, userID)
 
 	var updated *attrcache.User
-	err := db.inTx(ctx, nil, func(tx *sql.Tx) error {
+	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, updateStmt, args...)
 		if err != nil {
 			return mapError(err)

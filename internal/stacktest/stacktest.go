@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,12 +46,17 @@ type Env struct {
 	MySQL     *sql.DB
 	Redis     *redis.Client // the single server of testenv.RedisURL, even when tests run on a cluster
 	RedisAddr string
+	// Nodes are the database servers that stacks spread over: the nodes of
+	// testenv.GaleraAddrs, or the one server of DSN.
+	Nodes []string
+	// stacks counts the stacks built on a node of Nodes, to spread them in turn.
+	stacks atomic.Int64
 }
 
 // NewEnv prepares the Env of the test package name (see testenv.FreshDatabase). Close it after
 // the tests.
 func NewEnv(ctx context.Context, name string) (*Env, error) {
-	var e Env
+	e := new(Env)
 	var err error
 	if e.DSN, err = testenv.FreshDatabase(name); err != nil {
 		return nil, err
@@ -61,10 +67,13 @@ func NewEnv(ctx context.Context, name string) (*Env, error) {
 	if e.Keys, err = attrcache.ParseSecretKey(attrcache.GenerateKey()); err != nil {
 		return nil, err
 	}
+	if e.Nodes = testenv.GaleraAddrs(); len(e.Nodes) == 0 {
+		e.Nodes = []string{e.MySQLAddr()}
+	}
 	if err := e.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating the test database: %w", err)
 	}
-	if e.MySQL, err = sql.Open("mysql", e.DSN); err != nil {
+	if e.MySQL, err = e.OpenNode(e.MySQLAddr()); err != nil {
 		return nil, fmt.Errorf("opening the test database: %w", err)
 	}
 	redisOpts, err := redis.ParseURL(testenv.RedisURL())
@@ -74,7 +83,7 @@ func NewEnv(ctx context.Context, name string) (*Env, error) {
 	}
 	e.RedisAddr = redisOpts.Addr
 	e.Redis = redis.NewClient(redisOpts)
-	return &e, nil
+	return e, nil
 }
 
 // Close closes the direct connections.
@@ -99,10 +108,29 @@ func (e *Env) MySQLAddr() string {
 	return cfg.Addr
 }
 
+// OpenNode opens a direct connection to the test database on the server at addr (a node of
+// Nodes); the caller closes it. On a Galera cluster its reads wait until the node has applied
+// what the cluster committed before them (wsrep_sync_wait), as the stacks' reads do.
+func (e *Env) OpenNode(addr string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(e.DSN)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Addr = addr
+	if len(testenv.GaleraAddrs()) > 0 {
+		if cfg.Params == nil {
+			cfg.Params = make(map[string]string)
+		}
+		cfg.Params["wsrep_sync_wait"] = "1"
+	}
+	return sql.Open("mysql", cfg.FormatDSN())
+}
+
 // Options says where a stack finds its backends and how it commits.
 type Options struct {
-	// MySQLAddr and RedisAddr replace the servers' addresses (a fault proxy's, say); "" keeps
-	// the Env's.
+	// MySQLAddr and RedisAddr replace the servers' addresses (a fault proxy's, say). "" takes,
+	// for MySQL, the next node of the Env's Nodes in turn (so that instances use different nodes
+	// of a Galera cluster) and, for Redis, the Env's server.
 	MySQLAddr string
 	RedisAddr string
 	// GroupCommit is persist's group commit; the zero value is configs/attrcache.yaml's shape
@@ -169,7 +197,7 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	return s
 }
 
-// dsnFor returns the test database's DSN at addr ("" keeps the server's). Its timeouts are far
+// dsnFor returns the test database's DSN at addr ("" takes the next node of Nodes). Its timeouts are far
 // above what any statement needs, so that a connection a proxy holds up does not hang a stack.
 func (e *Env) dsnFor(t testing.TB, addr string) string {
 	t.Helper()
@@ -177,7 +205,10 @@ func (e *Env) dsnFor(t testing.TB, addr string) string {
 	if err != nil {
 		t.Fatalf("parsing the test DSN: %v", err)
 	}
-	cfg.Addr = cmp.Or(addr, cfg.Addr)
+	if addr == "" {
+		addr = e.Nodes[int(e.stacks.Add(1)-1)%len(e.Nodes)]
+	}
+	cfg.Addr = addr
 	cfg.Timeout = 2 * time.Second
 	cfg.ReadTimeout = 10 * time.Second
 	cfg.WriteTimeout = 10 * time.Second

@@ -11,6 +11,10 @@
 // When ATTRCACHE_TEST_REDIS_ADDRS is set (a comma list of host:port), the tests use the Redis
 // Cluster whose nodes it names instead of the server of ATTRCACHE_TEST_REDIS_URL; `make test`
 // runs the packages that cache data a second time that way.
+//
+// When ATTRCACHE_TEST_GALERA_ADDRS is set (a comma list of host:port, the nodes of a MariaDB
+// Galera cluster, ATTRCACHE_TEST_MYSQL naming one of them), the tests that spread instances over
+// database servers put them on different nodes; `make test-galera` runs them that way.
 package testenv
 
 import (
@@ -44,9 +48,16 @@ func RedisURL() string {
 
 // RedisClusterAddrs returns the node addresses of the test Redis Cluster, or nil when the tests
 // use the single server of RedisURL.
-func RedisClusterAddrs() []string {
+func RedisClusterAddrs() []string { return addrList(os.Getenv("ATTRCACHE_TEST_REDIS_ADDRS")) }
+
+// GaleraAddrs returns the node addresses of the test Galera cluster, or nil when the tests use
+// the single server of MySQLServerDSN.
+func GaleraAddrs() []string { return addrList(os.Getenv("ATTRCACHE_TEST_GALERA_ADDRS")) }
+
+// addrList splits a comma list of addresses, dropping empty entries.
+func addrList(list string) []string {
 	var addrs []string
-	for addr := range strings.SplitSeq(os.Getenv("ATTRCACHE_TEST_REDIS_ADDRS"), ",") {
+	for addr := range strings.SplitSeq(list, ",") {
 		if addr = strings.TrimSpace(addr); addr != "" {
 			addrs = append(addrs, addr)
 		}
@@ -117,6 +128,16 @@ func FreshDatabase(name string) (string, error) {
 	}
 	cfg.DBName = dbName
 	cfg.ParseTime = true
+	return cfg.FormatDSN(), nil
+}
+
+// DSNAt returns dsn with its server's address replaced by addr (another node of a cluster).
+func DSNAt(dsn, addr string) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("testenv: %w", err)
+	}
+	cfg.Addr = addr
 	return cfg.FormatDSN(), nil
 }
 
