@@ -72,8 +72,10 @@ type FailoverRepair struct {
 // a Cluster failover) or the same node restarted (its run id changes) — and repairs what the
 // new master may lack: it replays the recent changes of the affected slots through
 // opts.Replayer, or deletes the prefix's keys there. From the check that notices a change until
-// its repair succeeds, reads of keys in the affected slots bypass Redis. Close stops the watch.
-// It is called at most once per Store.
+// its repair succeeds, reads of keys in the affected slots bypass Redis. The first check, the
+// view later ones are compared with, runs before WatchFailovers returns (taking at most about a
+// second when Redis does not answer; the first check that gets an answer takes its place then).
+// Close stops the watch. It is called at most once per Store.
 func (s *Store) WatchFailovers(opts FailoverOptions) {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = DefaultFailoverCheckInterval
@@ -87,6 +89,7 @@ func (s *Store) WatchFailovers(opts FailoverOptions) {
 		cancel()
 		panic("cache: WatchFailovers called twice on one Store")
 	}
+	w.check(ctx) // the first view, to compare the next with, is taken before WatchFailovers returns
 	go func() {
 		defer close(w.done)
 		w.run(ctx)
@@ -141,12 +144,12 @@ func (w *failoverWatch) run(ctx context.Context) {
 	ticker := time.NewTicker(w.opts.CheckInterval)
 	defer ticker.Stop()
 	for {
-		w.check(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
+		w.check(ctx)
 	}
 }
 

@@ -27,7 +27,9 @@ const staleReads = 20
 // instance that watches for failovers must serve the acknowledged state within failoverBound
 // of noticing; one that does not serves the stale value, which shows the write was lost.
 func TestRedisClusterFailover(t *testing.T) {
+	started := time.Now()
 	cluster := clustertest.Start(t, 3)
+	t.Logf("cluster of 3 masters and 3 replicas ready in %v", time.Since(started).Round(time.Millisecond))
 	rdb := cluster.Client()
 	t.Cleanup(func() { stacktest.CloseOrFail(t, "cluster client", rdb) })
 	setup := env.NewStack(t, stacktest.Options{Redis: rdb})
@@ -59,6 +61,7 @@ func TestRedisClusterFailover(t *testing.T) {
 		},
 	}
 	users := usersOnEachMaster(t, cluster, setup)
+	t.Logf("a user on each master after %v", time.Since(started).Round(time.Millisecond))
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()

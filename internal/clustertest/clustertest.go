@@ -1,7 +1,8 @@
-// Package clustertest starts a private Redis Cluster with a replica per master on free loopback
-// ports, for tests of failover: each master announces the address of a fault proxy
-// (internal/faultproxy), so its replica replicates through the proxy and a test can hold
-// replication back, while clients (Client) reach the master directly.
+// Package clustertest starts private Redis servers with replicas on free loopback ports, for
+// tests of failover: a Redis Cluster with a replica per master (Start), or one server and its
+// replica (StartReplicated). A replica reaches its master through a fault proxy
+// (internal/faultproxy; a Cluster master announces the proxy's address), so a test can hold
+// replication back, while clients reach the master directly.
 package clustertest
 
 import (
@@ -34,7 +35,7 @@ type Node struct {
 	// Link, for a master the cluster was started with, is the proxy its replica reaches it
 	// through; nil for a replica.
 	Link *faultproxy.Proxy
-	// ID is the node's cluster id.
+	// ID is the node's cluster id; "" outside a cluster.
 	ID string
 	// Admin is a client of the node alone (READONLY on replicas, so that they answer reads).
 	Admin *redis.Client
@@ -61,8 +62,8 @@ func Start(t testing.TB, masters int) *Cluster {
 	dir := t.TempDir()
 	c := &Cluster{}
 	for i := range masters {
-		c.Masters = append(c.Masters, startNode(t, filepath.Join(dir, "master"+strconv.Itoa(i)), true))
-		c.Replicas = append(c.Replicas, startNode(t, filepath.Join(dir, "replica"+strconv.Itoa(i)), false))
+		c.Masters = append(c.Masters, startNode(t, filepath.Join(dir, "master"+strconv.Itoa(i)), true, true))
+		c.Replicas = append(c.Replicas, startNode(t, filepath.Join(dir, "replica"+strconv.Itoa(i)), false, true))
 	}
 	all := c.nodes()
 	for i, m := range c.Masters {
@@ -97,35 +98,65 @@ func Start(t testing.TB, masters int) *Cluster {
 	return c
 }
 
-// startNode starts a redis-server with its files in dir; a master announces a fault proxy's
-// port instead of its own.
-func startNode(t testing.TB, dir string, master bool) *Node {
+// StartReplicated starts a single Redis server (no cluster) and a replica of it that replicates
+// through master.Link; t.Cleanup stops them. It skips the test when redis-server is not on PATH.
+func StartReplicated(t testing.TB) (master, replica *Node) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not on PATH: the Redis failover test needs it (apt-get install redis-server)")
+	}
+	dir := t.TempDir()
+	master = startNode(t, filepath.Join(dir, "master"), true, false)
+	replica = startNode(t, filepath.Join(dir, "replica"), false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	host, port, _ := net.SplitHostPort(master.Announced)
+	must(t, replica.Admin.ReplicaOf(ctx, host, port).Err(), "REPLICAOF")
+	waitFor(t, "the replica to sync with its master through the proxy", func() bool {
+		info, err := replica.Admin.Info(ctx, "replication").Result()
+		return err == nil && field(info, "master_link_status") == "up"
+	})
+	return master, replica
+}
+
+// startNode starts a redis-server with its files in dir, a Cluster node if cluster; a master's
+// replicas reach it through a fault proxy, whose port a Cluster master announces.
+func startNode(t testing.TB, dir string, master, cluster bool) *Node {
 	t.Helper()
 	port, busPort := freePort(t), freePort(t)
 	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), busPort: busPort}
 	n.Announced = n.Addr
 	args := []string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Dir(dir),
-		"--cluster-enabled", "yes", "--cluster-config-file", dir + ".nodes.conf",
-		"--cluster-port", strconv.Itoa(busPort), "--cluster-node-timeout", "2000",
-		// Only the test promotes a replica (CLUSTER FAILOVER TAKEOVER), at the moment it chooses.
-		"--cluster-replica-no-failover", "yes",
 		"--save", "", "--appendonly", "no", "--logfile", dir + ".log",
+		// A replica's first sync starts at once, not after the default 5 s wait for others.
+		"--repl-diskless-sync-delay", "0",
+		// A Cluster lists a replica only once its replication offset is above 0, which an idle
+		// master's pings to its replicas move.
+		"--repl-ping-replica-period", "1",
+	}
+	if cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", dir+".nodes.conf",
+			"--cluster-port", strconv.Itoa(busPort), "--cluster-node-timeout", "2000",
+			// Only the test promotes a replica (CLUSTER FAILOVER TAKEOVER), at the moment it chooses.
+			"--cluster-replica-no-failover", "yes")
 	}
 	if master {
 		link, err := faultproxy.Listen(n.Addr)
 		must(t, err, "starting the replication proxy")
 		t.Cleanup(func() { _ = link.Close() }) // after the node is gone: nothing left to report
 		n.Link, n.Announced = link, link.Addr()
-		_, proxyPort, _ := net.SplitHostPort(link.Addr())
-		args = append(args, "--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", proxyPort,
-			"--cluster-announce-bus-port", strconv.Itoa(busPort))
+		if cluster {
+			_, proxyPort, _ := net.SplitHostPort(link.Addr())
+			args = append(args, "--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", proxyPort,
+				"--cluster-announce-bus-port", strconv.Itoa(busPort))
+		}
 	}
 	n.cmd = exec.Command("redis-server", args...)
 	must(t, n.cmd.Start(), "starting redis-server")
 	t.Cleanup(n.Kill)
 	opts := &redis.Options{Addr: n.Addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, MaxRetries: -1}
-	if !master {
+	if cluster && !master {
 		opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
 	}
 	n.Admin = redis.NewClient(opts)
@@ -133,9 +164,11 @@ func startNode(t testing.TB, dir string, master bool) *Node {
 	ctx, cancel := context.WithTimeout(context.Background(), startBound)
 	defer cancel()
 	waitFor(t, "redis-server on "+n.Addr+" to answer", func() bool { return n.Admin.Ping(ctx).Err() == nil })
-	id, err := n.Admin.ClusterMyID(ctx).Result()
-	must(t, err, "CLUSTER MYID")
-	n.ID = id
+	if cluster {
+		id, err := n.Admin.ClusterMyID(ctx).Result()
+		must(t, err, "CLUSTER MYID")
+		n.ID = id
+	}
 	return n
 }
 
