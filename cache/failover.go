@@ -188,6 +188,9 @@ func (w *failoverWatch) notice(changed *slotSet, since time.Time, cur *topology)
 	}
 	hidden := *w.pending
 	w.s.failover.hidden.Store(&hidden)
+	// A fill that read the inner store before now may carry a value that a lost write (or
+	// tombstone) had replaced: it is dropped, as after a failed update.
+	w.s.suspects.updateFailed()
 	w.s.log.Warn("cache: a Redis master was replaced or lost its data; repairing its slots",
 		"slots", changed.len(), "masters", cur.mastersOf(changed))
 }
@@ -221,6 +224,7 @@ func (w *failoverWatch) repair(ctx context.Context) {
 	}
 	rep.Repaired = time.Now()
 	w.pending, w.since = nil, time.Time{}
+	w.s.suspects.updateFailed() // nor may a fill begun during the repair land after it
 	w.s.failover.hidden.Store(nil)
 	w.s.metrics.ObserveRedisFailover(rep.Method, rep.Repaired.Sub(rep.Noticed))
 	w.s.log.Warn("cache: repaired the slots of a replaced Redis master",
@@ -275,12 +279,21 @@ func (w *failoverWatch) drop(ctx context.Context, slots *slotSet) (int, error) {
 		err = dropFrom(ctx, rdb)
 	case *redis.ClusterClient:
 		masters := w.topology.mastersOf(slots)
+		var mu sync.Mutex
+		reached := 0
 		err = rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			if !slices.Contains(masters, node.Options().Addr) {
 				return nil
 			}
+			mu.Lock()
+			reached++
+			mu.Unlock()
 			return dropFrom(ctx, node)
 		})
+		if err == nil && reached < len(masters) {
+			// The client's view of the masters lags the check's: try again at the next check.
+			err = fmt.Errorf("reached %d of the masters %v", reached, masters)
+		}
 	default:
 		err = fmt.Errorf("unsupported Redis client %T", w.s.rdb)
 	}
