@@ -285,3 +285,54 @@ func colourOnceAnswered(t *testing.T, a *AttrStore, scope attrcache.AttrScope) s
 	}
 	return colour(t, a, scope)
 }
+
+// TestRestartFromAnOlderSnapshot covers a master restarted in place from a snapshot older than
+// its last write: same address, another run id. An unwatched store serves the snapshot's stale
+// value; a watched one notices the restart and serves the acknowledged value.
+func TestRestartFromAnOlderSnapshot(t *testing.T) {
+	for _, watch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no watch serves the stale value", true: "watched"}[watch], func(t *testing.T) {
+			ctx := context.Background()
+			server, _ := clustertest.StartReplicated(t)
+			rdb := redis.NewClient(&redis.Options{Addr: server.Addr, DialTimeout: time.Second, ReadTimeout: time.Second,
+				WriteTimeout: time.Second, DialerRetries: 1, MaxRetries: 1})
+			t.Cleanup(func() { _ = rdb.Close() })
+			a, inner := newAttrTestStore(t, rdb)
+			scope := newScope(t, a, inner, false)
+			repairs := make(chan FailoverRepair, 4)
+			if watch {
+				a.s.WatchFailovers(FailoverOptions{CheckInterval: 50 * time.Millisecond,
+					OnRepair: func(r FailoverRepair) { repairs <- r }})
+			}
+
+			setColour(t, a, scope, "v1")
+			if got := colour(t, a, scope); got != "v1" {
+				t.Fatalf("colour %q after setting v1", got)
+			}
+			if err := server.Admin.Save(ctx).Err(); err != nil {
+				t.Fatalf("SAVE: %v", err)
+			}
+			setColour(t, a, scope, "v2")
+			server.Kill()
+			server.Restart(t)
+
+			if !watch {
+				if got := colourOnceAnswered(t, a, scope); got != "v1" {
+					t.Fatalf("colour %q after the restart without a watch, want the snapshot's stale v1", got)
+				}
+				return
+			}
+			select {
+			case rep := <-repairs:
+				if rep.Method != RepairDrop || rep.Slots != numSlots || rep.Repaired.Sub(rep.Noticed) > time.Second {
+					t.Errorf("repair %+v, want a drop of all %d slots within 1 s", rep, numSlots)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no repair within 5 s of the restart")
+			}
+			if got := colour(t, a, scope); got != "v2" {
+				t.Errorf("colour %q after the repair, want the acknowledged v2", got)
+			}
+		})
+	}
+}

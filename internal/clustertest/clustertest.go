@@ -41,6 +41,7 @@ type Node struct {
 	Admin *redis.Client
 
 	busPort int
+	args    []string // redis-server's
 	cmd     *exec.Cmd
 }
 
@@ -127,7 +128,7 @@ func startNode(t testing.TB, dir string, master, cluster bool) *Node {
 	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), busPort: busPort}
 	n.Announced = n.Addr
 	args := []string{
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Dir(dir),
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Dir(dir), "--dbfilename", filepath.Base(dir) + ".rdb",
 		"--save", "", "--appendonly", "no", "--logfile", dir + ".log",
 		// A replica's first sync starts at once, not after the default 5 s wait for others.
 		"--repl-diskless-sync-delay", "0",
@@ -152,9 +153,10 @@ func startNode(t testing.TB, dir string, master, cluster bool) *Node {
 				"--cluster-announce-bus-port", strconv.Itoa(busPort))
 		}
 	}
+	n.args = args
 	n.cmd = exec.Command("redis-server", args...)
 	must(t, n.cmd.Start(), "starting redis-server")
-	t.Cleanup(n.Kill)
+	t.Cleanup(func() { n.Kill() }) // the process Restart started, if it did
 	opts := &redis.Options{Addr: n.Addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, MaxRetries: -1}
 	if cluster && !master {
 		opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
@@ -180,6 +182,17 @@ func (n *Node) Kill() {
 	}
 	_ = n.cmd.Process.Signal(syscall.SIGKILL) // fails only when it has exited already
 	_ = n.cmd.Wait()                          // a killed process reports the signal
+}
+
+// Restart starts the node's server again, as it was started, after Kill, and waits until it
+// answers; it loads what its last SAVE wrote, if anything.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	n.cmd = exec.Command("redis-server", n.args...)
+	must(t, n.cmd.Start(), "restarting redis-server")
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	waitFor(t, "redis-server on "+n.Addr+" to answer again", func() bool { return n.Admin.Ping(ctx).Err() == nil })
 }
 
 // Client returns a cluster client of the service's kind (cmd/attrcache's timeouts) that
