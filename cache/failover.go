@@ -137,6 +137,7 @@ type failoverWatch struct {
 	pending  *slotSet  // slots noticed and not yet repaired; nil when none
 	since    time.Time // where the pending repair's replay starts; zero: unknown, drop
 	noticed  time.Time // when the pending repair was first noticed
+	failing  bool      // the last check failed (logged once per run of failures)
 }
 
 // run checks every interval until ctx is done.
@@ -161,8 +162,13 @@ func (w *failoverWatch) check(ctx context.Context) {
 	cancel()
 	if err != nil {
 		// Redis unreachable, or no master known: nothing to compare; the next check will.
+		if !w.failing {
+			w.failing = true
+			w.s.log.Warn("cache: cannot tell whether a Redis master was replaced until Redis answers INFO and CLUSTER SLOTS", "err", err)
+		}
 		return
 	}
+	w.failing = false
 	if w.topology != nil {
 		changed, since := w.topology.changedTo(cur)
 		cur.inherit(w.topology)
