@@ -98,7 +98,7 @@ func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names 
 		op = opSessionAttrs
 	}
 	keys := a.s.keys.attrs(scope, names)
-	if a.s.suspects.contains(append(a.ownerKeys(scope), keys...)...) {
+	if a.s.suspects.contains(append(a.ownerKeys(scope), keys...)...) || a.s.hides(keys[0]) {
 		a.s.metrics.ObserveCache(op, metrics.CacheMiss)
 		return a.inner.Attrs(ctx, scope, names, now)
 	}

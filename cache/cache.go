@@ -95,6 +95,7 @@ type Store struct {
 	suspects *suspects
 	co       *coalescer
 	memo     *decodeMemo
+	failover failoverState
 
 	stopRetries context.CancelFunc
 	retriesDone chan struct{}
@@ -158,6 +159,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(s.stopRetries)
 	<-s.retriesDone
+	s.stopFailoverWatch()
 	s.co.close()
 	return nil
 }

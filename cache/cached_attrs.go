@@ -34,7 +34,7 @@ func (a *AttrStore) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery
 	attrKeys := a.s.keys.attrs(q.Scope, q.Names)
 	ownerGroup := append(ownerKeys, attrKeys...)
 	keys := append([]string{caller.session, caller.principal}, ownerGroup...)
-	if a.s.suspects.contains(keys...) {
+	if a.s.suspects.contains(keys...) || a.s.hides(keys...) {
 		return attrcache.CachedAttrAnswer{}, false
 	}
 	// A failure is neither logged nor counted here: the usual path, which the caller takes next,

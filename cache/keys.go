@@ -37,6 +37,9 @@ const (
 	sessionAttrInfix   = ":sa:"
 	sessionAttrSuffix  = ":"
 
+	// failureTagStart starts the hash tag of every failure counter.
+	failureTagStart = "throttle:"
+
 	// loggedHashLen is how much of a session hash a log line may show.
 	loggedHashLen = 8
 )
@@ -114,7 +117,7 @@ func (ks keyspace) redact(key string) string {
 // "throttle:".
 func (ks keyspace) failures(scope, name string) string {
 	digest := sha256.Sum256([]byte(name))
-	return ks.prefix + "{throttle:" + scope + ":" + hex.EncodeToString(digest[:16]) + "}"
+	return ks.prefix + "{" + failureTagStart + scope + ":" + hex.EncodeToString(digest[:16]) + "}"
 }
 
 // shortHash returns the part of a session hash that a log line may show.

@@ -109,7 +109,7 @@ func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load 
 		found, _, err := load(ctx, k, sessionLookup{})
 		return found, err
 	}
-	if s.suspects.contains(k.session, k.principal) {
+	if s.suspects.contains(k.session, k.principal) || s.hides(k.session) {
 		s.metrics.ObserveCache(op, metrics.CacheMiss)
 		return bypass()
 	}

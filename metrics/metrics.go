@@ -23,6 +23,7 @@ type Metrics struct {
 	purgedRows     *prometheus.CounterVec
 	activeSessions prometheus.Gauge
 	batch          batchMetrics
+	failover       failoverMetrics
 	redisPipelines prometheus.Histogram
 }
 
@@ -84,6 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	})
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions, m.redisPipelines)
 	m.batch = newBatchMetrics(reg)
+	m.failover = newFailoverMetrics(reg)
 	return m
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -89,6 +90,11 @@ func TestObservers(t *testing.T) {
 			m.SetActiveSessions(12)
 			m.SetActiveSessions(5)
 		}, "attrcache_active_sessions", nil, 5},
+		{"redis failovers repaired by a drop", func(m *Metrics) {
+			m.ObserveRedisFailover("drop", time.Millisecond)
+			m.ObserveRedisFailover("replay", time.Millisecond)
+			m.ObserveRedisFailover("drop", time.Millisecond)
+		}, "attrcache_redis_failovers_total", map[string]string{"repair": "drop"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,4 +116,5 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.ObserveHTTPError("/zato/sso/user", "E005001")
 	m.ObservePurge(1, 1)
 	m.SetActiveSessions(1)
+	m.ObserveRedisFailover("drop", 0)
 }

@@ -105,6 +105,9 @@ type cacheConfig struct {
 	PrincipalTTL time.Duration `yaml:"principal_ttl"`
 	AbsentTTL    time.Duration `yaml:"absent_ttl"`
 	AbsentMax    int           `yaml:"absent_max"`
+
+	FailoverCheckInterval time.Duration `yaml:"failover_check_interval"`
+	FailoverReplayWindow  time.Duration `yaml:"failover_replay_window"`
 }
 
 type sessionConfig struct {
@@ -199,7 +202,10 @@ func defaultConfig() config {
 			Addrs:  []string{},
 			Prefix: "attrcache:",
 		},
-		Cache:          cacheConfig{PrincipalTTL: cache.DefaultPrincipalTTL, AbsentTTL: cache.DefaultAbsentTTL, AbsentMax: cache.DefaultAbsentMax},
+		Cache: cacheConfig{
+			PrincipalTTL: cache.DefaultPrincipalTTL, AbsentTTL: cache.DefaultAbsentTTL, AbsentMax: cache.DefaultAbsentMax,
+			FailoverCheckInterval: cache.DefaultFailoverCheckInterval, FailoverReplayWindow: cache.DefaultFailoverReplayWindow,
+		},
 		Apps:           d.Apps,
 		SignupApps:     append([]string{}, d.SignupApps...),
 		ApprovalNeeded: d.ApprovalNeeded,
@@ -393,6 +399,8 @@ func (cfg *config) validate() error {
 		{"cache.principal_ttl", cfg.Cache.PrincipalTTL <= 0, "must be positive"},
 		{"cache.absent_ttl", cfg.Cache.AbsentTTL <= 0, "must be positive"},
 		{"cache.absent_max", cfg.Cache.AbsentMax < 1, "must be at least 1"},
+		{"cache.failover_check_interval", cfg.Cache.FailoverCheckInterval < 10*time.Millisecond || cfg.Cache.FailoverCheckInterval > time.Minute, "must be 10ms to 1m"},
+		{"cache.failover_replay_window", cfg.Cache.FailoverReplayWindow <= 0, "must be positive"},
 		{"apps", len(cfg.Apps) == 0, "must name at least one application"},
 		{"session.expiry", cfg.Session.Expiry < time.Second, "must be at least 1s"},
 		{"password.min_length", cfg.Password.MinLength < 1, "must be at least 1"},

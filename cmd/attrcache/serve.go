@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/cache"
 	"github.com/attrcache/attrcache/httpapi"
 	"github.com/attrcache/attrcache/metrics"
 	"github.com/attrcache/attrcache/persist"
@@ -70,6 +71,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			logger.Error("closing backends", "err", err)
 		}
 	}()
+
+	// Repairs by dropping keys until a ChangeReplayer (the change log) is set here.
+	b.cache.WatchFailovers(cache.FailoverOptions{
+		CheckInterval: cfg.Cache.FailoverCheckInterval,
+		ReplayWindow:  cfg.Cache.FailoverReplayWindow,
+	})
 
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()

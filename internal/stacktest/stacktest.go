@@ -140,6 +140,12 @@ type Options struct {
 	// stack's store stands (testenv.WithFrozenDBClock): behind or ahead of the other stacks',
 	// as an instance's after a failover to a node whose clock is off.
 	FrozenDBClock time.Time
+	// Redis, when not nil, is the client of the stack's cache instead of one of RedisAddr (a
+	// private cluster's, say); the caller closes it.
+	Redis redis.UniversalClient
+	// Failover, when not nil, starts the cache's failover watch with these options, as serve
+	// does.
+	Failover *cache.FailoverOptions
 }
 
 // Stack is one instance: the MySQL store, the Redis cache, the Go API and the HTTP server.
@@ -173,17 +179,23 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	t.Cleanup(func() { CloseOrFail(t, "mysql", s.DB) })
 	// The timeouts of cmd/attrcache's redisOptions: a Redis that is down or slow costs a
 	// request about a second before it falls back to MySQL.
-	rdb := redis.NewClient(&redis.Options{
-		Addr:          cmp.Or(opts.RedisAddr, e.RedisAddr),
-		DialTimeout:   time.Second,
-		ReadTimeout:   time.Second,
-		WriteTimeout:  time.Second,
-		DialerRetries: 1,
-		MaxRetries:    1,
-	})
-	t.Cleanup(func() { CloseOrFail(t, "redis client", rdb) })
+	rdb := opts.Redis
+	if rdb == nil {
+		rdb = redis.NewClient(&redis.Options{
+			Addr:          cmp.Or(opts.RedisAddr, e.RedisAddr),
+			DialTimeout:   time.Second,
+			ReadTimeout:   time.Second,
+			WriteTimeout:  time.Second,
+			DialerRetries: 1,
+			MaxRetries:    1,
+		})
+		t.Cleanup(func() { CloseOrFail(t, "redis client", rdb) })
+	}
 	store := cache.New(rdb, cache.Options{Prefix: e.Prefix}, s.DB, s.DB)
 	t.Cleanup(func() { CloseOrFail(t, "cache", store) }) // runs before the database closes
+	if opts.Failover != nil {
+		store.WatchFailovers(*opts.Failover)
+	}
 
 	cfg := sso.DefaultConfig()
 	cfg.Apps = []string{App}
