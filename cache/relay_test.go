@@ -1,0 +1,57 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/attrcache/attrcache"
+)
+
+func TestEveryKeyExpiresWithinMaxTTL(t *testing.T) {
+	ctx := context.Background()
+	const maxTTL = 30 * time.Minute
+	a, inner := newAttrTestStoreWith(t, newRedis(t), Options{MaxTTL: maxTTL})
+	u := newUser(t)
+	sess := newSession(t, u.UserID, 48*time.Hour) // ends after the max TTL
+	warm(t, a.s, inner, sess)
+	userScope := attrcache.AttrScope{UserID: u.UserID}
+	sessionScope := attrcache.AttrScope{UserID: u.UserID, Session: sess.Hash}
+	now := attrcache.Now()
+	for _, scope := range []attrcache.AttrScope{userScope, sessionScope} {
+		if _, err := a.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("never", "1"), item("doomed", "2"), item("later", "3", now.Add(48*time.Hour))}, now); err != nil {
+			t.Fatalf("SetAttrs: %v", err)
+		}
+		if _, err := a.DeleteAttrs(ctx, scope, []string{"doomed"}, now); err != nil {
+			t.Fatalf("DeleteAttrs: %v", err)
+		}
+		if _, err := a.Attrs(ctx, scope, []string{"missing"}, now); err != nil {
+			t.Fatalf("Attrs: %v", err)
+		}
+	}
+	if _, err := a.s.UpdateUser(ctx, u.UserID, attrcache.UserUpdate{IsLocked: attrcache.SetTo(true)}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	err := a.s.ApplyChanges(ctx, []attrcache.Change{{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeSet, UserID: u.UserID, Name: "floored", Version: 1}})
+	if err != nil {
+		t.Fatalf("ApplyChanges: %v", err)
+	}
+
+	keys, err := a.s.rdb.Keys(ctx, a.s.keys.userTag(u.UserID)+"*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	// principal, session, budget; per scope never, doomed, later, missing; the floor.
+	if want := 3 + 2*4 + 1; len(keys) != want {
+		t.Errorf("Redis holds %d keys of the user, want %d: %q", len(keys), want, keys)
+	}
+	for _, key := range keys {
+		ttl, err := a.s.rdb.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", key, err)
+		}
+		if ttl <= 0 || ttl > maxTTL {
+			t.Errorf("%s: PTTL %v, want 0 < PTTL <= %v", a.s.keys.redact(key), ttl, maxTTL)
+		}
+	}
+}
