@@ -214,3 +214,17 @@ func (s *Store) changeWrite(c attrcache.Change, now time.Time) (write, error) {
 	}
 	return write{}, fmt.Errorf("cache: a change of unknown op %q for kind %q", c.Op, c.Kind)
 }
+
+// Start runs Run in the background until ctx ends or stop is called; stop waits for it to end.
+func (r *Relay) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

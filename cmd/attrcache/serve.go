@@ -73,6 +73,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
+	// Applies to Redis the committed changes whose writers did not (changes.* settings).
+	stopRelay := b.relay.Start(ctx)
+	defer stopRelay()
 
 	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
 	if err != nil {
