@@ -246,8 +246,8 @@ func defaultConfig() config {
 			RelayInterval: cache.DefaultRelayInterval,
 			Retention:     cache.DefaultRelayRetention,
 		},
-		Log:        logConfig{Format: "text", Level: "info"},
-		Memory:     memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
+		Log:    logConfig{Format: "text", Level: "info"},
+		Memory: memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
 	}
 }
 
