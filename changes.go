@@ -43,13 +43,11 @@ type Change struct {
 	ExpiresAt time.Time
 }
 
-// ChangeBatch is one transaction's entries of the change log.
+// ChangeBatch is one row of the change log: a transaction's entries, or part of them.
 type ChangeBatch struct {
-	ID      int64 // grows with every logged transaction, in the order they were logged
+	ID      int64 // grows with every row logged, in the order they were logged
 	Time    time.Time
 	Changes []Change
-	// Token names the batch's pending mark (ChangeLog.PendingChanges), 0 when it has none.
-	Token int64
 }
 
 // ChangeLog is the durable record of committed changes that caches must see. Every write that
@@ -59,8 +57,8 @@ type ChangeLog interface {
 	// PendingChanges returns at most limit batches still marked pending that were committed at
 	// least grace ago, oldest first.
 	PendingChanges(ctx context.Context, grace time.Duration, limit int) ([]ChangeBatch, error)
-	// ForgetPending removes the pending marks of the batches with these tokens.
-	ForgetPending(ctx context.Context, tokens []int64) error
+	// ForgetPending removes the pending marks of the batches with these IDs.
+	ForgetPending(ctx context.Context, ids []int64) error
 	// ChangesSince returns at most limit batches logged at since or later with an ID above
 	// afterID, in ID order.
 	ChangesSince(ctx context.Context, since time.Time, afterID int64, limit int) ([]ChangeBatch, error)

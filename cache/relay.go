@@ -113,15 +113,15 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var changes []attrcache.Change
-	tokens := make([]int64, len(batches))
+	ids := make([]int64, len(batches))
 	for i, b := range batches {
 		changes = append(changes, b.Changes...)
-		tokens[i] = b.Token
+		ids[i] = b.ID
 	}
 	if err := r.s.ApplyChanges(ctx, changes); err != nil {
 		return 0, err
 	}
-	if err := r.log.ForgetPending(ctx, tokens); err != nil {
+	if err := r.log.ForgetPending(ctx, ids); err != nil {
 		return 0, err
 	}
 	return len(batches), nil

@@ -17,8 +17,9 @@ import (
 
 // The change log (migration 0007). Every transaction that changes a row Redis may hold a copy of
 // (attributes set or deleted, a user updated or deleted, a session renewed or deleted) inserts,
-// before it commits, one row of sso_change listing the rows it touched, and one row of
-// sso_change_pending naming it by a random token. After the commit the store notes the token on
+// before it commits, a row of sso_change listing the rows it touched (more than one when the list
+// is long), and for each a row of sso_change_pending, all under one random token. After the
+// commit the store notes the token on
 // the caller's attrcache.ChangeReceipt; once the cache has stored the change it calls Applied,
 // and the token is forgotten (deleted) in the background, many at once. A token nobody forgot
 // (the writer died, or lost Redis) is found by the relay of any instance
@@ -45,7 +46,7 @@ func logAttrSetsStmt(keys string) string {
 
 // markPendingStmt marks the change the statement before it logged as pending under the token
 // given as its argument.
-const markPendingStmt = "INSERT INTO sso_change_pending (token, change_id, created) VALUES (?, LAST_INSERT_ID(), UTC_TIMESTAMP(6))"
+const markPendingStmt = "INSERT INTO sso_change_pending (change_id, token, created) VALUES (LAST_INSERT_ID(), ?, UTC_TIMESTAMP(6))"
 
 // forgetInterval is how long acknowledged tokens wait to be deleted together.
 const forgetInterval = 20 * time.Millisecond
@@ -58,21 +59,34 @@ var _ attrcache.ChangeLog = (*DB)(nil)
 // newChangeToken returns a token for a pending mark: random, positive.
 func newChangeToken() int64 { return rand.Int64N(1<<63-1) + 1 }
 
-// logChanges logs changes in tx, marked pending, and returns the mark's token. No changes: no
-// row and token 0.
+// changeRowBytes bounds the entries of one row of the log that logChanges writes.
+const changeRowBytes = 1 << 20
+
+// changeEntryBytes bounds what a change adds to an entries column besides its strings.
+const changeEntryBytes = 48
+
+// logChanges logs changes in tx, in rows of at most changeRowBytes of entries, marked pending
+// under one token, which it returns. No changes: no row and token 0.
 func logChanges(ctx context.Context, tx *sql.Tx, changes []attrcache.Change) (token int64, err error) {
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO sso_change (change_time, entries) VALUES (UTC_TIMESTAMP(6), ?)",
-		encodeChanges(changes)); err != nil {
-		return 0, mapError(err)
-	}
 	token = newChangeToken()
-	if _, err := tx.ExecContext(ctx, markPendingStmt, token); err != nil {
-		return 0, mapError(err)
+	for _, part := range splitBySize(changes, changeRowBytes, changeSize) {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sso_change (change_time, entries) VALUES (UTC_TIMESTAMP(6), ?)",
+			encodeChanges(part)); err != nil {
+			return 0, mapError(err)
+		}
+		if _, err := tx.ExecContext(ctx, markPendingStmt, token); err != nil {
+			return 0, mapError(err)
+		}
 	}
 	return token, nil
+}
+
+// changeSize bounds what c adds to an entries column.
+func changeSize(c attrcache.Change) int {
+	return changeEntryBytes + len(c.UserID) + len(c.Session) + len(c.Name)
 }
 
 // attrSets returns the ChangeSet entries of attrs as stored.
@@ -168,7 +182,7 @@ func decodeChanges(entries []byte) ([]attrcache.Change, error) {
 // PendingChanges returns at most limit logged batches still marked pending whose mark is at
 // least grace old by the database's clock, oldest first.
 func (db *DB) PendingChanges(ctx context.Context, grace time.Duration, limit int) ([]attrcache.ChangeBatch, error) {
-	batches, err := db.queryChanges(ctx, `SELECT c.change_id, c.change_time, c.entries, p.token
+	batches, err := db.queryChanges(ctx, `SELECT c.change_id, c.change_time, c.entries
 		FROM sso_change_pending p JOIN sso_change c ON c.change_id = p.change_id
 		WHERE p.created <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND ORDER BY p.created LIMIT ?`,
 		grace.Microseconds(), limit)
@@ -178,16 +192,25 @@ func (db *DB) PendingChanges(ctx context.Context, grace time.Duration, limit int
 	return batches, nil
 }
 
-// ForgetPending deletes the pending marks of tokens.
-func (db *DB) ForgetPending(ctx context.Context, tokens []int64) error {
-	for start := 0; start < len(tokens); start += forgetChunk {
-		chunk := tokens[start:min(start+forgetChunk, len(tokens))]
+// ForgetPending deletes the pending marks of the batches with these IDs.
+func (db *DB) ForgetPending(ctx context.Context, ids []int64) error {
+	if err := db.deletePending(ctx, "change_id", ids); err != nil {
+		return fmt.Errorf("persist: forget pending changes: %w", err)
+	}
+	return nil
+}
+
+// deletePending deletes the pending marks whose column (change_id or token) is one of values.
+// Errors are mapped.
+func (db *DB) deletePending(ctx context.Context, column string, values []int64) error {
+	for start := 0; start < len(values); start += forgetChunk {
+		chunk := values[start:min(start+forgetChunk, len(values))]
 		args := make([]any, len(chunk))
-		for i, t := range chunk {
-			args[i] = t
+		for i, v := range chunk {
+			args[i] = v
 		}
-		if _, err := db.db.ExecContext(ctx, "DELETE FROM sso_change_pending WHERE "+inList("token", len(args)), args...); err != nil {
-			return fmt.Errorf("persist: forget pending changes: %w", mapError(err))
+		if _, err := db.db.ExecContext(ctx, "DELETE FROM sso_change_pending WHERE "+inList(column, len(args)), args...); err != nil {
+			return mapError(err)
 		}
 	}
 	return nil
@@ -196,7 +219,7 @@ func (db *DB) ForgetPending(ctx context.Context, tokens []int64) error {
 // ChangesSince returns at most limit batches logged at since or later (by the database's clock)
 // with an ID above afterID, in ID order.
 func (db *DB) ChangesSince(ctx context.Context, since time.Time, afterID int64, limit int) ([]attrcache.ChangeBatch, error) {
-	batches, err := db.queryChanges(ctx, `SELECT change_id, change_time, entries, 0 FROM sso_change
+	batches, err := db.queryChanges(ctx, `SELECT change_id, change_time, entries FROM sso_change
 		WHERE change_time >= ? AND change_id > ? ORDER BY change_id LIMIT ?`, since.UTC(), afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("persist: changes since %s: %w", since.UTC().Format(time.RFC3339Nano), err)
@@ -223,7 +246,7 @@ func (db *DB) PurgeChanges(ctx context.Context, before time.Time, limit int) (in
 	return n, nil
 }
 
-// queryChanges runs a query of (change_id, change_time, entries, token). Errors are mapped.
+// queryChanges runs a query of (change_id, change_time, entries). Errors are mapped.
 func (db *DB) queryChanges(ctx context.Context, query string, args ...any) ([]attrcache.ChangeBatch, error) {
 	rows, err := db.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -234,7 +257,7 @@ func (db *DB) queryChanges(ctx context.Context, query string, args ...any) ([]at
 	for rows.Next() {
 		var b attrcache.ChangeBatch
 		var entries []byte
-		if err := rows.Scan(&b.ID, &b.Time, &entries, &b.Token); err != nil {
+		if err := rows.Scan(&b.ID, &b.Time, &entries); err != nil {
 			return nil, mapError(err)
 		}
 		if b.Changes, err = decodeChanges(entries); err != nil {
@@ -314,7 +337,7 @@ func (f *forgetter) flush() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = f.db.ForgetPending(ctx, tokens)
+	_ = f.db.deletePending(ctx, "token", tokens)
 }
 
 // close deletes what is queued and stops.
