@@ -99,8 +99,8 @@ func (a *AttrStore) AttrNames(ctx context.Context, scope attrcache.AttrScope, no
 // Attrs returns the named attributes that exist and are live at now, keyed by name. Redis answers
 // for the names it knows, in one round trip however many there are; the others are read from the
 // inner store in one call shared by every concurrent caller asking for the same names, and then
-// cached, those that do not exist as absent for a while. A failing Redis sends the whole call to
-// the inner store.
+// cached, those that do not exist as absent for a while. A failing Redis, or one not trusted
+// since it failed (redisTrust), sends the whole call to the inner store.
 func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (map[string]*attrcache.Attr, error) {
 	if len(names) == 0 {
 		return map[string]*attrcache.Attr{}, nil
@@ -110,8 +110,13 @@ func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names 
 		op = opSessionAttrs
 	}
 	keys := a.s.keys.attrs(scope, names)
+	if !a.s.trust.ok() {
+		a.s.metrics.ObserveCache(op, metrics.CacheMiss)
+		return a.inner.Attrs(ctx, scope, names, now)
+	}
 	cached, err := a.read(ctx, scope, names, keys, now)
 	if err != nil {
+		a.s.trust.failed()
 		a.s.metrics.ObserveCache(op, metrics.CacheError)
 		a.s.warn(ctx, "cache: read failed; using the store", keys[0], err)
 		return a.inner.Attrs(ctx, scope, names, now)

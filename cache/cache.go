@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,6 +107,7 @@ type Store struct {
 	loads singleflight.Group
 	co    *coalescer
 	memo  *decodeMemo
+	trust redisTrust
 
 	closeOnce sync.Once
 }
@@ -180,6 +182,7 @@ func (s *Store) update(ctx context.Context, writes ...write) bool {
 	for chunk := range slices.Chunk(writes, maxCoalescedCmds) {
 		if _, err := s.apply(ctx, chunk...); err != nil {
 			ok = false
+			s.trust.failed()
 			keys := make([]string, len(chunk))
 			for i, w := range chunk {
 				keys[i] = w.key
@@ -200,6 +203,25 @@ func (s *Store) invalidate(ctx context.Context, cause error, keys ...string) {
 	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
 		s.warn(ctx, "cache: deleting a key after a failed update failed; the relay applies the change", keys[0], err)
 	}
+}
+
+// redisTrust says whether reads may use Redis. While a Relay runs (gated), a Redis failure makes
+// the Store read from the inner stores alone until the relay has applied every change pending
+// after it (Relay.catchUp): Redis may then hold copies that changes committed meanwhile, by this
+// instance or another, made stale. It only skips Redis: the change log, not this state, is what
+// ends stale copies for every instance.
+type redisTrust struct {
+	gated     atomic.Bool
+	failures  atomic.Uint64 // Redis failures met
+	trustedAt atomic.Uint64 // failures when the relay last caught up
+}
+
+// failed records a Redis failure.
+func (t *redisTrust) failed() { t.failures.Add(1) }
+
+// ok reports whether reads may use Redis.
+func (t *redisTrust) ok() bool {
+	return !t.gated.Load() || t.failures.Load() == t.trustedAt.Load()
 }
 
 // fill stores what a read loaded from the inner stores. A failure is only logged: the script

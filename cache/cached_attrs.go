@@ -34,6 +34,9 @@ func (a *AttrStore) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery
 	attrKeys := a.s.keys.attrs(q.Scope, q.Names)
 	ownerGroup := append(ownerKeys, attrKeys...)
 	keys := append([]string{caller.session, caller.principal}, ownerGroup...)
+	if !a.s.trust.ok() {
+		return attrcache.CachedAttrAnswer{}, false
+	}
 	// A failure is neither logged nor counted here: the usual path, which the caller takes next,
 	// meets it again and does both.
 	values, err := a.mgetByUser(ctx, q, keys, len(keys)-len(ownerGroup))

@@ -66,13 +66,22 @@ func NewRelay(s *Store, log attrcache.ChangeLog, opts RelayOptions) *Relay {
 
 // Run polls the log every Interval and applies what is pending, and purges the batches older
 // than the retention once a minute, until ctx ends. Failures are logged when they start and end.
+//
+// While it runs, the Store reads nothing from Redis after a Redis failure until the relay has
+// applied every change pending at the time (catchUp): what this instance failed to store, and
+// what others failed to store while Redis was out of reach.
 func (r *Relay) Run(ctx context.Context) {
 	ticker := time.NewTicker(r.opts.Interval)
 	defer ticker.Stop()
+	r.s.trust.gated.Store(true)
+	defer r.s.trust.gated.Store(false)
 	var lastPurge time.Time
 	failing := false
 	for {
-		err := r.drain(ctx)
+		err := r.catchUp(ctx)
+		if err == nil {
+			err = r.drain(ctx)
+		}
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			r.s.log.WarnContext(ctx, "cache: relay of the change log failing", "err", err)
@@ -95,20 +104,46 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// drain relays pages of pending changes until a page is not full.
+// drain relays pages of pending changes at least Grace old until a page is not full.
 func (r *Relay) drain(ctx context.Context) error {
 	for {
-		n, err := r.RelayOnce(ctx)
+		n, err := r.relayPage(ctx, r.opts.Grace)
 		if err != nil || n < relayPage {
 			return err
 		}
 	}
 }
 
+// catchUp, when the Store has met a Redis failure since it last trusted Redis, applies every
+// pending change, whatever its age, and then lets the Store trust Redis again unless another
+// failure came meanwhile.
+func (r *Relay) catchUp(ctx context.Context) error {
+	failures, trusted := r.s.trust.failures.Load(), r.s.trust.trustedAt.Load()
+	if failures == trusted {
+		return nil
+	}
+	for {
+		n, err := r.relayPage(ctx, 0)
+		if err != nil {
+			return err
+		}
+		if n < relayPage {
+			break
+		}
+	}
+	r.s.trust.trustedAt.CompareAndSwap(trusted, failures)
+	return nil
+}
+
 // RelayOnce applies the pending changes at least Grace old, at most one page of batches, and
 // drops their marks; it returns how many batches it applied.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
-	batches, err := r.log.PendingChanges(ctx, r.opts.Grace, relayPage)
+	return r.relayPage(ctx, r.opts.Grace)
+}
+
+// relayPage is RelayOnce for the changes at least grace old.
+func (r *Relay) relayPage(ctx context.Context, grace time.Duration) (int, error) {
+	batches, err := r.log.PendingChanges(ctx, grace, relayPage)
 	if err != nil || len(batches) == 0 {
 		return 0, err
 	}
@@ -181,7 +216,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []attrcache.Change) er
 	}
 	var errs []error
 	for chunk := range slices.Chunk(writes, maxCoalescedCmds) {
-		if _, err := s.apply(ctx, chunk...); err != nil {
+		if _, err := s.applyAlone(ctx, chunk...); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -55,3 +55,39 @@ func TestEveryKeyExpiresWithinMaxTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestReadsSkipRedisAfterAFailureUntilTheRelayCaughtUp(t *testing.T) {
+	ctx := context.Background()
+	hook := newFaultHook()
+	s, inner := newTestStore(t, newRedis(t, hook))
+	r := NewRelay(s, testDB, RelayOptions{})
+	s.trust.gated.Store(true) // as Run does
+	u := newUser(t)
+	sess := newSession(t, u.UserID, time.Hour)
+	warm(t, s, inner, sess)
+
+	// Redis fails after MySQL commits the lock: the stale principal stays in Redis.
+	hook.setFailing(true)
+	if _, err := s.UpdateUser(ctx, u.UserID, attrcache.UserUpdate{IsLocked: attrcache.SetTo(true)}); err != nil {
+		t.Fatalf("UpdateUser with Redis failing: %v", err)
+	}
+	hook.setFailing(false)
+	hook.reset()
+	if _, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash); err != nil || !p.IsLocked {
+		t.Errorf("SessionWithPrincipal before the catch-up: %+v, %v; want the locked principal", p, err)
+	}
+	if n := hook.sent("mget"); n != 0 {
+		t.Errorf("a read before the catch-up sent %d MGETs, want 0", n)
+	}
+
+	if err := r.catchUp(ctx); err != nil {
+		t.Fatalf("catchUp: %v", err)
+	}
+	hook.reset()
+	if _, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash); err != nil || !p.IsLocked {
+		t.Errorf("SessionWithPrincipal after the catch-up: %+v, %v; want the locked principal", p, err)
+	}
+	if n := hook.sent("mget"); n == 0 {
+		t.Error("a read after the catch-up sent no MGET, want Redis used again")
+	}
+}

@@ -150,21 +150,38 @@ func (w write) expireAtArg() int64 {
 	return w.expireAt.UnixMilli()
 }
 
-// apply runs writeScript for every write in one pipeline (coalesced with other callers'), by digest first and by source when
-// Redis does not know the script (after a restart or SCRIPT FLUSH). stored[i] reports whether
-// writes[i] was stored or refused.
+// apply runs writeScript for every write in one pipeline (coalesced with other callers'), by
+// digest first and by source when Redis does not know the script (after a restart or SCRIPT
+// FLUSH). stored[i] reports whether writes[i] was stored or refused.
 func (s *Store) apply(ctx context.Context, writes ...write) (stored []bool, err error) {
-	stored, err = s.applyWith(ctx, "evalsha", writeScript.Hash(), writes)
+	return s.applyVia(ctx, s.co.do, writes)
+}
+
+// applyAlone is apply in a pipeline of its own, which holds up no other caller's commands.
+func (s *Store) applyAlone(ctx context.Context, writes ...write) (stored []bool, err error) {
+	return s.applyVia(ctx, func(ctx context.Context, cmds ...redis.Cmder) error {
+		pipe := s.rdb.Pipeline()
+		for _, cmd := range cmds {
+			_ = pipe.Process(ctx, cmd)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}, writes)
+}
+
+// applyVia is apply, sending each pipeline through send.
+func (s *Store) applyVia(ctx context.Context, send func(context.Context, ...redis.Cmder) error, writes []write) (stored []bool, err error) {
+	stored, err = s.applyWith(ctx, send, "evalsha", writeScript.Hash(), writes)
 	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		stored, err = s.applyWith(ctx, "eval", writeScriptSource, writes)
+		stored, err = s.applyWith(ctx, send, "eval", writeScriptSource, writes)
 	}
 	return stored, err
 }
 
 // applyWith runs writeScript for every write with the command eval or evalsha, given the source
-// or the digest, through the coalescer.
-// Every key expires by the max TTL at the latest, also what never expires in the inner store.
-func (s *Store) applyWith(ctx context.Context, eval, script string, writes []write) ([]bool, error) {
+// or the digest, in one pipeline sent through send. Every key expires by the max TTL at the
+// latest, also what never expires in the inner store.
+func (s *Store) applyWith(ctx context.Context, send func(context.Context, ...redis.Cmder) error, eval, script string, writes []write) ([]bool, error) {
 	latest := time.Now().Add(s.maxTTL).UnixMilli()
 	cmds := make([]redis.Cmder, len(writes))
 	for i, w := range writes {
@@ -178,7 +195,7 @@ func (s *Store) applyWith(ctx context.Context, eval, script string, writes []wri
 		}
 		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, expireAt)
 	}
-	if err := s.co.do(ctx, cmds...); err != nil {
+	if err := send(ctx, cmds...); err != nil {
 		return nil, err
 	}
 	stored := make([]bool, len(writes))

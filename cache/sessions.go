@@ -109,14 +109,20 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 
 // readThrough answers the look-up op of k from Redis when it can, and otherwise from load, once
 // for all concurrent callers of the same op and keys, caching what load returns. A failing
-// Redis sends the look-up to load without caching anything.
+// Redis, or one not trusted since it failed (redisTrust), sends the look-up to load without
+// caching anything.
 func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load sessionLoader) (sessionLookup, error) {
 	bypass := func() (sessionLookup, error) {
 		found, _, err := load(ctx, k, sessionLookup{})
 		return found, err
 	}
+	if !s.trust.ok() {
+		s.metrics.ObserveCache(op, metrics.CacheMiss)
+		return bypass()
+	}
 	cached, err := s.readSession(ctx, k)
 	if err != nil {
+		s.trust.failed()
 		s.metrics.ObserveCache(op, metrics.CacheError)
 		s.warn(ctx, "cache: read failed; using the store", k.session, err)
 		return bypass()
