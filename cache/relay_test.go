@@ -91,3 +91,33 @@ func TestReadsSkipRedisAfterAFailureUntilTheRelayCaughtUp(t *testing.T) {
 		t.Error("a read after the catch-up sent no MGET, want Redis used again")
 	}
 }
+
+func TestReplayAppliesEveryChangeSince(t *testing.T) {
+	ctx := context.Background()
+	a, inner := newAttrTestStore(t, newRedis(t))
+	scope := newScope(t, a, inner, false)
+	if _, err := a.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("kept", "1"), item("doomed", "1")}, attrcache.Now()); err != nil {
+		t.Fatalf("SetAttrs: %v", err)
+	}
+	since := time.Now().Add(-time.Second) // the database's clock may be a little behind this one
+	// Writes that reach MySQL only, as if Redis had lost them: Redis keeps the old copies.
+	if _, err := testDB.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("kept", "2")}, attrcache.Now()); err != nil {
+		t.Fatalf("SetAttrs in MySQL: %v", err)
+	}
+	if _, err := testDB.DeleteAttrs(ctx, scope, []string{"doomed"}, attrcache.Now()); err != nil {
+		t.Fatalf("DeleteAttrs in MySQL: %v", err)
+	}
+	if e := cachedEntry(t, a, scope, "kept"); e.state != entryLive {
+		t.Fatalf("before the replay the key is in state %v, want the old value", e.state)
+	}
+
+	if err := NewRelay(a.s, testDB, RelayOptions{}).Replay(ctx, since); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	for name, want := range map[string]entryState{"kept": entryFloor, "doomed": entryTombstone} {
+		if e := cachedEntry(t, a, scope, name); e.state != want {
+			t.Errorf("after the replay %q is in state %v, want %v", name, e.state, want)
+		}
+	}
+	checkReadsMatchMySQL(t, a, scope, "kept", "doomed")
+}
