@@ -37,18 +37,21 @@ func TestEveryKeyExpiresWithinMaxTTL(t *testing.T) {
 		t.Fatalf("ApplyChanges: %v", err)
 	}
 
-	keys, err := a.s.rdb.Keys(ctx, a.s.keys.userTag(u.UserID)+"*").Result()
-	if err != nil {
-		t.Fatalf("KEYS: %v", err)
-	}
-	// principal, session, budget; per scope never, doomed, later, missing; the floor.
-	if want := 3 + 2*4 + 1; len(keys) != want {
-		t.Errorf("Redis holds %d keys of the user, want %d: %q", len(keys), want, keys)
+	// Every kind of key: principal, session, absent budget; per scope a value that never
+	// expires, a tombstone, a value that expires after the max TTL, an absent marker; a floor.
+	keys := []string{a.s.keys.principal(u.UserID), a.s.keys.session(u.UserID, sess.Hash), a.s.keys.absentBudget(u.UserID),
+		a.s.keys.attr(attrcache.AttrKey{Scope: userScope, Name: "floored"})}
+	for _, scope := range []attrcache.AttrScope{userScope, sessionScope} {
+		keys = append(keys, a.s.keys.attrs(scope, []string{"never", "doomed", "later", "missing"})...)
 	}
 	for _, key := range keys {
 		ttl, err := a.s.rdb.PTTL(ctx, key).Result()
 		if err != nil {
 			t.Fatalf("PTTL %s: %v", key, err)
+		}
+		if ttl == -2*time.Nanosecond {
+			t.Errorf("%s is not in Redis, want it written", a.s.keys.redact(key))
+			continue
 		}
 		if ttl <= 0 || ttl > maxTTL {
 			t.Errorf("%s: PTTL %v, want 0 < PTTL <= %v", a.s.keys.redact(key), ttl, maxTTL)
