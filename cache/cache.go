@@ -167,9 +167,9 @@ func (s *Store) Close() error {
 
 // update stores writes in Redis, in one pipeline (one per maxCoalescedCmds writes), after the
 // inner store committed the changes they carry, and reports whether every write reached Redis
-// (stored, or refused for a newer copy). When it fails, the keys are deleted if Redis lets it,
-// and otherwise left to the relay, which applies the change from the inner store's log within
-// its bound. It runs to the end even when ctx is cancelled, since stopping half-way could leave a
+// (stored, or refused for a newer copy). When it fails it deletes the keys if Redis lets it; either
+// way the change's pending mark stays in the inner store's log, and a relay applies it within its
+// bound. It runs to the end even when ctx is cancelled, since stopping half-way could leave a
 // stale value. The writes must all be keys of one user (one hash slot).
 func (s *Store) update(ctx context.Context, writes ...write) bool {
 	if s.afterCommit != nil && !s.afterCommit(ctx) {
