@@ -116,7 +116,7 @@ func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names 
 	}
 	cached, err := a.read(ctx, scope, names, keys, now)
 	if err != nil {
-		a.s.trust.failed()
+		a.s.trust.readFailed(ctx)
 		a.s.metrics.ObserveCache(op, metrics.CacheError)
 		a.s.warn(ctx, "cache: read failed; using the store", keys[0], err)
 		return a.inner.Attrs(ctx, scope, names, now)

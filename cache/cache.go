@@ -219,6 +219,14 @@ type redisTrust struct {
 // failed records a Redis failure.
 func (t *redisTrust) failed() { t.failures.Add(1) }
 
+// readFailed records the failure of a read on ctx, unless it failed because ctx ended (the caller
+// gave up, which says nothing of Redis).
+func (t *redisTrust) readFailed(ctx context.Context) {
+	if ctx.Err() == nil {
+		t.failed()
+	}
+}
+
 // ok reports whether reads may use Redis.
 func (t *redisTrust) ok() bool {
 	return !t.gated.Load() || t.failures.Load() == t.trustedAt.Load()

@@ -122,7 +122,7 @@ func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load 
 	}
 	cached, err := s.readSession(ctx, k)
 	if err != nil {
-		s.trust.failed()
+		s.trust.readFailed(ctx)
 		s.metrics.ObserveCache(op, metrics.CacheError)
 		s.warn(ctx, "cache: read failed; using the store", k.session, err)
 		return bypass()
