@@ -17,7 +17,7 @@ var _ attrcache.AttrStore = (*AttrStore)(nil)
 
 // AttrStore is the Redis cache in front of an attrcache.AttrStore: one key per attribute, which
 // expires in Redis when the attribute does. It shares its Store's Redis client, key prefix,
-// suspect keys and logger, and is safe for concurrent use.
+// and logger, and is safe for concurrent use.
 //
 // A session's attributes are served from Redis only while Redis also holds the live session and
 // its owner's principal, so that they end with the session as they do in the inner store.
@@ -34,31 +34,40 @@ func NewAttrStore(s *Store, inner attrcache.AttrStore) *AttrStore {
 
 // SetAttrs sets the items in the inner store, then caches them as stored.
 func (a *AttrStore) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	stored, err := a.inner.SetAttrs(ctx, scope, items, now)
 	if err != nil {
 		return nil, err
 	}
-	a.store(ctx, scope, stored)
+	if a.store(ctx, scope, stored) {
+		receipt.Applied()
+	}
 	return stored, nil
 }
 
 // CreateAttrs creates the items in the inner store, then caches them as stored.
 func (a *AttrStore) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	created, err := a.inner.CreateAttrs(ctx, scope, items, now)
 	if err != nil {
 		return nil, err
 	}
-	a.store(ctx, scope, created)
+	if a.store(ctx, scope, created) {
+		receipt.Applied()
+	}
 	return created, nil
 }
 
 // UpdateAttrs updates the items in the inner store, then caches those it updated as stored.
 func (a *AttrStore) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	updated, err := a.inner.UpdateAttrs(ctx, scope, items, now)
 	if err != nil {
 		return nil, err
 	}
-	a.store(ctx, scope, updated)
+	if a.store(ctx, scope, updated) {
+		receipt.Applied()
+	}
 	return updated, nil
 }
 
@@ -66,6 +75,7 @@ func (a *AttrStore) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, 
 // tombstone of the version the inner store returns: it keeps out every copy read before the
 // deletion, and gives way to the next write of the name.
 func (a *AttrStore) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (int64, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	version, err := a.inner.DeleteAttrs(ctx, scope, names, now)
 	if err != nil || len(names) == 0 {
 		return version, err
@@ -75,7 +85,9 @@ func (a *AttrStore) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, 
 	for i, key := range a.s.keys.attrs(scope, names) {
 		writes[i] = versionedTombstoneWrite(key, version, expireAt)
 	}
-	a.s.update(ctx, writes...)
+	if a.s.update(ctx, writes...) {
+		receipt.Applied()
+	}
 	return version, nil
 }
 
@@ -87,8 +99,8 @@ func (a *AttrStore) AttrNames(ctx context.Context, scope attrcache.AttrScope, no
 // Attrs returns the named attributes that exist and are live at now, keyed by name. Redis answers
 // for the names it knows, in one round trip however many there are; the others are read from the
 // inner store in one call shared by every concurrent caller asking for the same names, and then
-// cached, those that do not exist as absent for a while. Suspect keys and a failing Redis send the
-// whole call to the inner store.
+// cached, those that do not exist as absent for a while. A failing Redis, or one not trusted
+// since it failed (redisTrust), sends the whole call to the inner store.
 func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names []string, now time.Time) (map[string]*attrcache.Attr, error) {
 	if len(names) == 0 {
 		return map[string]*attrcache.Attr{}, nil
@@ -98,12 +110,13 @@ func (a *AttrStore) Attrs(ctx context.Context, scope attrcache.AttrScope, names 
 		op = opSessionAttrs
 	}
 	keys := a.s.keys.attrs(scope, names)
-	if a.s.suspects.contains(append(a.ownerKeys(scope), keys...)...) || a.s.hides(keys[0]) {
+	if !a.s.trust.ok() || a.s.hides(keys[0]) {
 		a.s.metrics.ObserveCache(op, metrics.CacheMiss)
 		return a.inner.Attrs(ctx, scope, names, now)
 	}
 	cached, err := a.read(ctx, scope, names, keys, now)
 	if err != nil {
+		a.s.trust.readFailed(ctx)
 		a.s.metrics.ObserveCache(op, metrics.CacheError)
 		a.s.warn(ctx, "cache: read failed; using the store", keys[0], err)
 		return a.inner.Attrs(ctx, scope, names, now)
@@ -194,7 +207,7 @@ func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, 
 				continue
 			}
 		}
-		if e.state == entryNoKey || e.state == entryLive {
+		if e.state == entryNoKey || e.state == entryLive || e.state == entryFloor {
 			lookup.missing = append(lookup.missing, names[i])
 		}
 	}
@@ -207,7 +220,6 @@ func (a *AttrStore) read(ctx context.Context, scope attrcache.AttrScope, names, 
 // checkSession is set, that the session of a session scope is live, and caches them: those found
 // until they expire, the others as absent for the absent TTL, within the user's absent budget.
 func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names []string, checkSession bool, now time.Time) (map[string]*attrcache.Attr, error) {
-	epoch := a.s.suspects.currentEpoch()
 	// A caller that missed just before another caller's load filled Redis would otherwise read
 	// MySQL a second time for the same names.
 	again, err := a.read(ctx, scope, names, a.s.keys.attrs(scope, names), now)
@@ -248,26 +260,28 @@ func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names [
 		}
 		writes = append(writes, w)
 	}
-	a.s.fill(ctx, epoch, writes...)
+	a.s.fill(ctx, writes...)
 	return attrs, nil
 }
 
 // store caches attrs, as the inner store returned them after committing a write of scope, in one
-// pipeline.
-func (a *AttrStore) store(ctx context.Context, scope attrcache.AttrScope, attrs []*attrcache.Attr) {
+// pipeline, and reports whether Redis has every one (see update).
+func (a *AttrStore) store(ctx context.Context, scope attrcache.AttrScope, attrs []*attrcache.Attr) bool {
 	writeTime := time.Now()
 	prefix := a.s.keys.attrPrefix(scope)
 	writes := make([]write, 0, len(attrs))
+	ok := true
 	for _, attr := range attrs {
 		key := prefix + attr.Name
 		w, err := attrWrite(key, attr, writeTime)
 		if err != nil {
 			a.s.invalidate(ctx, err, key)
+			ok = false
 			continue
 		}
 		writes = append(writes, w)
 	}
-	a.s.update(ctx, writes...)
+	return a.s.update(ctx, writes...) && ok
 }
 
 // attrWrite returns the write that caches attr at key until it expires, or for good when it

@@ -90,14 +90,11 @@ func TestAttrFailedUpdateDeletesKeys(t *testing.T) {
 		if e := cachedEntry(t, a, scope, name); e.state != entryNoKey {
 			t.Errorf("the key of %q survived a failed update (state %v), want it deleted", name, e.state)
 		}
-		if a.s.suspects.contains(a.s.keys.attrPrefix(scope) + name) {
-			t.Errorf("the key of %q is suspect although deleting it worked", name)
-		}
 	}
 	checkReadsMatchMySQL(t, a, scope, "a", "b")
 }
 
-func TestAttrSuspectKeysBypassRedisUntilDeleted(t *testing.T) {
+func TestAttrRelayEndsStaleCopyAfterFailedUpdate(t *testing.T) {
 	ctx := context.Background()
 	hook := newFaultHook()
 	a, inner := newAttrTestStore(t, newRedis(t, hook))
@@ -114,47 +111,30 @@ func TestAttrSuspectKeysBypassRedisUntilDeleted(t *testing.T) {
 	if _, err := a.SetAttrs(ctx, scope, []attrcache.AttrWrite{item("a", "new")}, attrcache.Now()); err != nil {
 		t.Fatalf("SetAttrs with Redis failing: %v", err)
 	}
-	if !a.s.suspects.contains(key) {
-		t.Fatal("the key is not suspect after its update and deletion failed")
-	}
+	hook.setFailing(false)
 	if got, _ := rawValue(t, plain, key); got != stale {
 		t.Fatalf("Redis holds %q, want the stale %q that the test is about", got, stale)
 	}
 
-	// Redis answers reads again but still refuses DEL: the stale value stays, and reads must not
-	// use it.
-	hook.failOnly("del")
-	hook.reset()
-	inner.reset()
-	checkReadsMatchMySQL(t, a, scope, "a")
-	if n := hook.sent("mget"); n != 0 {
-		t.Errorf("a read of a suspect key sent %d MGETs, want 0", n)
+	relayAll(t, a.s)
+	if e := cachedEntry(t, a, scope, "a"); e.state != entryFloor {
+		t.Errorf("after the relay the key is in state %v, want a floor", e.state)
 	}
-	if n := inner.counts()["Attrs"]; n != 1 {
-		t.Errorf("inner Attrs calls = %d, want 1", n)
-	}
-
-	hook.setFailing(false)
-	waitFor(t, "the retry loop to delete the suspect key", func() bool {
-		_, exists := rawValue(t, plain, key)
-		return !exists && !a.s.suspects.contains(key)
-	})
 	checkReadsMatchMySQL(t, a, scope, "a")
 	checkRedisMatchesMySQL(t, a, scope, "a")
 	if e := cachedEntry(t, a, scope, "a"); e.state != entryLive {
-		t.Errorf("after recovery a read left state %v, want the value refilled", e.state)
+		t.Errorf("after a read the key is in state %v, want the value refilled", e.state)
 	}
 }
 
-func TestAbsentMarkerAfterFailedUpdateIsDropped(t *testing.T) {
+func TestAbsentMarkerAfterFailedUpdateGivesWayToRelay(t *testing.T) {
 	ctx := context.Background()
 	hook := newFaultHook()
 	a, inner := newAttrTestStore(t, newRedis(t, hook))
 	scope := newScope(t, a, inner, false)
 
 	// A reader finds no attribute, then stalls; meanwhile the attribute is created and storing
-	// it in Redis fails.
-	epoch := a.s.suspects.currentEpoch()
+	// it in Redis fails; then the reader fills its absent marker.
 	if got := mysqlAttrs(t, scope, "a"); len(got) != 0 {
 		t.Fatalf("MySQL holds %v before the test", describeAttrs(got))
 	}
@@ -163,12 +143,13 @@ func TestAbsentMarkerAfterFailedUpdateIsDropped(t *testing.T) {
 		t.Fatalf("CreateAttrs: %v", err)
 	}
 	hook.setFailing(false)
-
 	key := a.s.keys.attrPrefix(scope) + "a"
-	a.s.fill(ctx, epoch, absentWrite(key, time.Now().Add(time.Minute)))
-	if e := cachedEntry(t, a, scope, "a"); e.state != entryNoKey {
-		t.Errorf("the stale absent marker was stored: state %v", e.state)
+	a.s.fill(ctx, absentWrite(key, time.Now().Add(time.Minute)))
+	if e := cachedEntry(t, a, scope, "a"); e.state != entryAbsent {
+		t.Fatalf("the late absent marker is in state %v, want stored (the case the relay must end)", e.state)
 	}
+
+	relayAll(t, a.s)
 	checkReadsMatchMySQL(t, a, scope, "a")
 }
 
@@ -289,7 +270,7 @@ func TestAttrsSurviveRedisRestart(t *testing.T) {
 	}
 
 	srv.start()
-	waitFor(t, "the suspect keys to be deleted", func() bool { return a.s.suspects.size.Load() == 0 })
+	relayAll(t, a.s)
 	for _, scope := range scopes {
 		checkReadsMatchMySQL(t, a, scope, names...) // fills
 		checkReadsMatchMySQL(t, a, scope, names...) // from Redis

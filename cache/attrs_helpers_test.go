@@ -114,13 +114,16 @@ func expireTimeMillis(t *testing.T, rdb redis.UniversalClient, key string) int64
 	return ms
 }
 
-// wantExpireTimeMillis returns the PEXPIRETIME of the key of an attribute that expires at
-// expiresAt: its milliseconds, or -1 (no expiry) when it never expires.
-func wantExpireTimeMillis(expiresAt time.Time) int64 {
-	if expiresAt.Equal(attrcache.NeverExpires) {
-		return -1
+// expireTimeMatches reports whether got, a key's PEXPIRETIME, is right for an attribute that
+// expires at expiresAt: exactly then, or, when that is past the default max TTL (never, say),
+// within a minute of now plus the max TTL. want is the expected PEXPIRETIME.
+func expireTimeMatches(got int64, expiresAt time.Time) (want int64, ok bool) {
+	capped := time.Now().Add(DefaultMaxTTL)
+	if expiresAt.Before(capped.Add(-time.Minute)) {
+		return expiresAt.UnixMilli(), got == expiresAt.UnixMilli()
 	}
-	return expiresAt.UnixMilli()
+	want = capped.UnixMilli()
+	return want, got <= want && got > want-time.Minute.Milliseconds()
 }
 
 // checkRedisMatchesMySQL fails the test if a key of scope's attributes called names holds
@@ -147,8 +150,9 @@ func checkRedisMatchesMySQL(t *testing.T, a *AttrStore, scope attrcache.AttrScop
 			if !reflect.DeepEqual(got, want[name]) {
 				t.Errorf("Redis holds %q as %+v, MySQL as %+v", name, got, want[name])
 			}
-			if got, want := expireTimeMillis(t, a.s.rdb, key), wantExpireTimeMillis(want[name].ExpirationTime); got != want {
-				t.Errorf("key of %q: PEXPIRETIME = %d, want %d", name, got, want)
+			expireTime := expireTimeMillis(t, a.s.rdb, key)
+			if wantTime, ok := expireTimeMatches(expireTime, want[name].ExpirationTime); !ok {
+				t.Errorf("key of %q: PEXPIRETIME = %d, want %d", name, expireTime, wantTime)
 			}
 		case entryTombstone, entryAbsent:
 			if want[name] != nil {

@@ -8,8 +8,8 @@
 // the inner stores first and then update Redis. Every Redis write carries the row's version and
 // goes through one script that never replaces a newer version and never replaces a tombstone, the
 // mark a deletion leaves, unless a later write of the row outranks it. Redis failing never fails a
-// request, and never lets a stale value be served: a key whose update failed is deleted, or, when
-// that fails too, bypassed until a background loop manages to delete it.
+// request. A committed change that this Store could not store in Redis is applied from the inner
+// store's change log by the Relay of any instance (relay.go). Every key expires within the max TTL.
 package cache
 
 import (
@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,9 @@ const DefaultPrincipalTTL = 5 * time.Minute
 // DefaultAbsentTTL is how long Redis remembers that an attribute does not exist when
 // Options.AbsentTTL is 0.
 const DefaultAbsentTTL = 5 * time.Minute
+
+// DefaultMaxTTL is the longest a key lives in Redis when Options.MaxTTL is 0.
+const DefaultMaxTTL = 24 * time.Hour
 
 // DefaultAbsentMax is the most absent markers one user may have in Redis at once when
 // Options.AbsentMax is 0.
@@ -76,6 +80,13 @@ type Options struct {
 	// Coalescers is how many pipelines of concurrent callers' commands may be in flight at once
 	// (see coalesce.go); 0 means DefaultCoalescers.
 	Coalescers int
+	// MaxTTL bounds how long any key lives in Redis, also the copy of what never expires in the
+	// inner store; 0 means DefaultMaxTTL.
+	MaxTTL time.Duration
+	// AfterCommit, for tests of crashes, runs after the inner store committed a write and before
+	// Redis is updated; when it returns false the update is abandoned there, as a writer that
+	// died at that point would abandon it. nil: always go on.
+	AfterCommit func(ctx context.Context) bool
 }
 
 // Store is the Redis cache in front of a UserStore and a SessionStore. It is safe for concurrent
@@ -86,25 +97,24 @@ type Store struct {
 	principalTTL time.Duration
 	absentTTL    time.Duration
 	absentMax    int
+	maxTTL       time.Duration
+	afterCommit  func(ctx context.Context) bool
 	metrics      *metrics.Metrics
 	log          *slog.Logger
 	users        attrcache.UserStore
 	sessions     attrcache.SessionStore
 
 	loads    singleflight.Group
-	suspects *suspects
 	co       *coalescer
 	memo     *decodeMemo
+	trust    redisTrust
 	failover failoverState
 
-	stopRetries context.CancelFunc
-	retriesDone chan struct{}
-	closeOnce   sync.Once
+	closeOnce sync.Once
 }
 
-// New returns a Store that caches users and sessions in rdb in front of users and sessions, and
-// starts the background loop that Close stops. rdb may be a single node, Sentinel or Cluster
-// client; the Store does not close it.
+// New returns a Store that caches users and sessions in rdb in front of users and sessions. rdb
+// may be a single node, Sentinel or Cluster client; the Store does not close it.
 func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, sessions attrcache.SessionStore) *Store {
 	if opts.PrincipalTTL <= 0 {
 		opts.PrincipalTTL = DefaultPrincipalTTL
@@ -121,28 +131,24 @@ func New(rdb redis.UniversalClient, opts Options, users attrcache.UserStore, ses
 	if opts.Coalescers <= 0 {
 		opts.Coalescers = DefaultCoalescers
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{
+	if opts.MaxTTL <= 0 {
+		opts.MaxTTL = DefaultMaxTTL
+	}
+	return &Store{
 		rdb:          rdb,
 		keys:         keyspace{prefix: opts.Prefix},
 		principalTTL: opts.PrincipalTTL,
 		absentTTL:    opts.AbsentTTL,
 		absentMax:    opts.AbsentMax,
+		maxTTL:       opts.MaxTTL,
+		afterCommit:  opts.AfterCommit,
 		metrics:      opts.Metrics,
 		log:          opts.Logger,
 		users:        users,
 		sessions:     sessions,
-		suspects:     newSuspects(),
 		co:           newCoalescer(rdb, opts.Coalescers, opts.Metrics),
 		memo:         &decodeMemo{},
-		stopRetries:  cancel,
-		retriesDone:  make(chan struct{}),
 	}
-	go func() {
-		defer close(s.retriesDone)
-		s.retrySuspects(ctx)
-	}()
-	return s
 }
 
 // Ping reports whether Redis answers.
@@ -153,29 +159,34 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background work and waits for it to end. It does not close the Redis client,
-// and the Store still works after it, without coalescing. Keys still suspect then stay in Redis
-// until they expire.
+// Close stops the coalescer. It does not close the Redis client, and the Store still works after
+// it, without coalescing.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.stopRetries)
-	<-s.retriesDone
-	s.stopFailoverWatch()
-	s.co.close()
+	s.closeOnce.Do(func() {
+		s.stopFailoverWatch()
+		s.co.close()
+	})
 	return nil
 }
 
 // update stores writes in Redis, in one pipeline (one per maxCoalescedCmds writes), after the
-// inner store committed the changes they carry. It does not fail: if Redis does, the keys are
-// invalidated. It runs to the end even when ctx is cancelled, since stopping half-way could leave
-// a stale value. The writes must all be keys of one user (one hash slot).
-func (s *Store) update(ctx context.Context, writes ...write) {
+// inner store committed the changes they carry, and reports whether every write reached Redis
+// (stored, or refused for a newer copy). When it fails it deletes the keys if Redis lets it; either
+// way the change's pending mark stays in the inner store's log, and a relay applies it within its
+// bound. It runs to the end even when ctx is cancelled, since stopping half-way could leave a
+// stale value. The writes must all be keys of one user (one hash slot).
+func (s *Store) update(ctx context.Context, writes ...write) bool {
+	if s.afterCommit != nil && !s.afterCommit(ctx) {
+		return false
+	}
 	ctx = context.WithoutCancel(ctx)
-	// A suspect key is left alone: the retry loop deletes it, and until then nobody reads it.
-	writes = slices.DeleteFunc(writes, func(w write) bool { return s.suspects.contains(w.key) })
+	ok := true
 	// A long list (a deleted user's attributes) goes in calls of at most maxCoalescedCmds, so that
 	// other callers' commands are not held behind one huge pipeline.
 	for chunk := range slices.Chunk(writes, maxCoalescedCmds) {
 		if _, err := s.apply(ctx, chunk...); err != nil {
+			ok = false
+			s.trust.failed()
 			keys := make([]string, len(chunk))
 			for i, w := range chunk {
 				keys[i] = w.key
@@ -183,34 +194,53 @@ func (s *Store) update(ctx context.Context, writes ...write) {
 			s.invalidate(ctx, err, keys...)
 		}
 	}
+	return ok
 }
 
 // invalidate deletes keys, which may hold values older than a committed change because storing
-// that change failed with cause. If the deletion fails too, the keys are left to the retry loop
-// and bypassed by reads until then. The keys must all be of one user (one hash slot).
+// that change failed with cause. That is only a shortcut: whether or not it works, the change's
+// pending mark stays in the inner store's log for the relay. The keys must all be of one user
+// (one hash slot).
 func (s *Store) invalidate(ctx context.Context, cause error, keys ...string) {
 	ctx = context.WithoutCancel(ctx)
-	s.suspects.updateFailed()
-	s.warn(ctx, "cache: update after commit failed; deleting the key", keys[0], cause)
+	s.warn(ctx, "cache: update after commit failed; deleting the key, the relay applies the change", keys[0], cause)
 	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
-		s.warn(ctx, "cache: deleting a key after a failed update failed; bypassing it until deleted", keys[0], err)
-		for _, key := range keys {
-			s.suspects.add(key)
-		}
+		s.warn(ctx, "cache: deleting a key after a failed update failed; the relay applies the change", keys[0], err)
 	}
 }
 
-// fill stores what a read loaded from the inner stores, unless an update failed since epoch (the
-// value may be the one that update was meant to replace) or a key has become suspect. A failure
-// is only logged: the script never lets a fill replace a newer value.
-func (s *Store) fill(ctx context.Context, epoch uint64, writes ...write) {
-	if len(writes) == 0 || s.suspects.currentEpoch() != epoch {
-		return
+// redisTrust says whether reads may use Redis. While a Relay runs (gated), a Redis failure makes
+// the Store read from the inner stores alone until the relay has applied every change pending
+// after it (Relay.catchUp): Redis may then hold copies that changes committed meanwhile, by this
+// instance or another, made stale. It only skips Redis: the change log, not this state, is what
+// ends stale copies for every instance.
+type redisTrust struct {
+	gated     atomic.Bool
+	failures  atomic.Uint64 // Redis failures met
+	trustedAt atomic.Uint64 // failures when the relay last caught up
+}
+
+// failed records a Redis failure.
+func (t *redisTrust) failed() { t.failures.Add(1) }
+
+// readFailed records the failure of a read on ctx, unless it failed because ctx ended (the caller
+// gave up, which says nothing of Redis).
+func (t *redisTrust) readFailed(ctx context.Context) {
+	if ctx.Err() == nil {
+		t.failed()
 	}
-	for _, w := range writes {
-		if s.suspects.contains(w.key) {
-			return
-		}
+}
+
+// ok reports whether reads may use Redis.
+func (t *redisTrust) ok() bool {
+	return !t.gated.Load() || t.failures.Load() == t.trustedAt.Load()
+}
+
+// fill stores what a read loaded from the inner stores. A failure is only logged: the script
+// never lets a fill replace a newer value, a tombstone or a floor above it.
+func (s *Store) fill(ctx context.Context, writes ...write) {
+	if len(writes) == 0 {
+		return
 	}
 	if _, err := s.apply(ctx, writes...); err != nil {
 		s.warn(ctx, "cache: fill failed", writes[0].key, err)

@@ -34,7 +34,7 @@ func (a *AttrStore) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery
 	attrKeys := a.s.keys.attrs(q.Scope, q.Names)
 	ownerGroup := append(ownerKeys, attrKeys...)
 	keys := append([]string{caller.session, caller.principal}, ownerGroup...)
-	if a.s.suspects.contains(keys...) || a.s.hides(keys...) {
+	if !a.s.trust.ok() || a.s.hides(keys...) {
 		return attrcache.CachedAttrAnswer{}, false
 	}
 	// A failure is neither logged nor counted here: the usual path, which the caller takes next,
@@ -110,7 +110,7 @@ func parseCachedAttrs(q attrcache.CachedAttrQuery, caller, owner sessionKeys, va
 			return answer, false, fmt.Errorf("attribute %q: %w", q.Names[i], err)
 		}
 		switch e.state {
-		case entryNoKey:
+		case entryNoKey, entryFloor:
 			return answer, false, nil
 		case entryLive:
 			attr, err := decodeAttr(q.Scope, q.Names[i], e)

@@ -15,12 +15,15 @@ import (
 // decoding the JSON. A deletion leaves a tombstone: "x" alone for what can never come back (a
 // session, a user), which nothing may replace until it expires, or "x<version>" for what can (an
 // attribute), which only a higher version replaces. The absent marker "n" records that the inner
-// store had nothing: any stored version replaces it.
+// store had nothing: any stored version replaces it. A floor "f<version>" (relay.go) records that
+// the inner store has committed that version: reads treat it as a miss, and only a value or
+// tombstone of that version or a higher one replaces it.
 const (
 	versionMark  = "v"
 	versionEnd   = ":"
 	tombstone    = "x"
 	absentMarker = "n"
+	floorMark    = "f"
 )
 
 // entryState says what a key held when it was read.
@@ -31,12 +34,13 @@ const (
 	entryAbsent
 	entryTombstone
 	entryLive
+	entryFloor
 )
 
 // entry is one key as read from Redis.
 type entry struct {
 	state   entryState
-	version int64  // entryLive, and entryTombstone when versioned
+	version int64  // entryLive and entryFloor, and entryTombstone when versioned
 	payload string // entryLive only: JSON (an attribute's is followed by its value)
 }
 
@@ -62,6 +66,12 @@ func parseEntry(raw any) (entry, error) {
 			return entry{}, errMalformed
 		}
 		return entry{state: entryTombstone, version: v}, nil
+	case strings.HasPrefix(s, floorMark):
+		v, err := strconv.ParseInt(s[len(floorMark):], 10, 64)
+		if err != nil {
+			return entry{}, errMalformed
+		}
+		return entry{state: entryFloor, version: v}, nil
 	}
 	rest, ok := strings.CutPrefix(s, versionMark)
 	if !ok {

@@ -194,9 +194,6 @@ func (w *failoverWatch) notice(changed *slotSet, since time.Time, cur *topology)
 	}
 	hidden := *w.pending
 	w.s.failover.hidden.Store(&hidden)
-	// A fill that read the inner store before now may carry a value that a lost write (or
-	// tombstone) had replaced: it is dropped, as after a failed update.
-	w.s.suspects.updateFailed()
 	w.s.log.Warn("cache: a Redis master was replaced or lost its data; repairing its slots",
 		"slots", changed.len(), "masters", cur.mastersOf(changed))
 }
@@ -230,7 +227,6 @@ func (w *failoverWatch) repair(ctx context.Context) {
 	}
 	rep.Repaired = time.Now()
 	w.pending, w.since = nil, time.Time{}
-	w.s.suspects.updateFailed() // nor may a fill begun during the repair land after it
 	w.s.failover.hidden.Store(nil)
 	w.s.metrics.ObserveRedisFailover(rep.Method, rep.Repaired.Sub(rep.Noticed))
 	w.s.log.Warn("cache: repaired the slots of a replaced Redis master",

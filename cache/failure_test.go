@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,9 +107,6 @@ func TestFailedUpdateDeletesKey(t *testing.T) {
 	if _, ok := rawValue(t, s.rdb, s.keys.principal(u.UserID)); ok {
 		t.Error("the principal key survived a failed update, want it deleted")
 	}
-	if s.suspects.contains(s.keys.principal(u.UserID)) {
-		t.Error("the principal key is suspect although deleting it worked")
-	}
 	_, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
 	if err != nil {
 		t.Fatalf("SessionWithPrincipal: %v", err)
@@ -118,7 +116,7 @@ func TestFailedUpdateDeletesKey(t *testing.T) {
 	}
 }
 
-func TestSuspectKeyBypassesRedisUntilDeleted(t *testing.T) {
+func TestRelayEndsStalePrincipalAfterFailedUpdate(t *testing.T) {
 	ctx := context.Background()
 	hook := newFaultHook()
 	s, inner := newTestStore(t, newRedis(t, hook))
@@ -134,58 +132,33 @@ func TestSuspectKeyBypassesRedisUntilDeleted(t *testing.T) {
 	if _, err := s.UpdateUser(ctx, u.UserID, attrcache.UserUpdate{IsLocked: attrcache.SetTo(true)}); err != nil {
 		t.Fatalf("UpdateUser with Redis failing: %v", err)
 	}
-	if !s.suspects.contains(principalKey) {
-		t.Fatal("the principal key is not suspect after its update and deletion failed")
-	}
+	hook.setFailing(false)
 	if got, _ := rawValue(t, plain, principalKey); got != stale {
 		t.Fatalf("Redis holds %q, want the stale %q that the test is about", got, stale)
 	}
 
-	// Redis answers reads again but still refuses DEL, so the stale principal stays and the key
-	// stays suspect: reads must not use it.
-	hook.failOnly("del")
-	hook.reset()
-	inner.reset()
+	relayAll(t, s)
 	_, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
 	if err != nil {
 		t.Fatalf("SessionWithPrincipal: %v", err)
 	}
 	if !p.IsLocked {
-		t.Error("principal.IsLocked = false: the stale cached principal was served")
-	}
-	if n := hook.sent("mget"); n != 0 {
-		t.Errorf("a read of a suspect key sent %d MGETs, want 0", n)
-	}
-	if n := inner.counts()["SessionWithPrincipal"]; n != 1 {
-		t.Errorf("inner SessionWithPrincipal calls = %d, want 1", n)
-	}
-	if got, _ := rawValue(t, plain, principalKey); got != stale {
-		t.Errorf("the bypassed read changed Redis to %q, want it left alone", got)
-	}
-
-	hook.setFailing(false)
-	waitFor(t, "the retry loop to delete the suspect key", func() bool {
-		_, exists := rawValue(t, plain, principalKey)
-		return !exists && !s.suspects.contains(principalKey)
-	})
-
-	if _, _, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash); err != nil {
-		t.Fatalf("SessionWithPrincipal after recovery: %v", err)
+		t.Error("principal.IsLocked = false after the relay: the stale cached principal was served")
 	}
 	if got := cachedPrincipal(t, s, u.UserID); !got.IsLocked {
-		t.Error("after recovery the refilled principal is not locked")
+		t.Error("the refilled principal is not locked")
 	}
 }
 
-func TestFillAfterFailedUpdateIsDropped(t *testing.T) {
+func TestStaleFillAfterRelayIsRefused(t *testing.T) {
 	ctx := context.Background()
 	hook := newFaultHook()
 	s, _ := newTestStore(t, newRedis(t, hook))
 	u := newUser(t)
 	sess := newSession(t, u.UserID, time.Hour)
 
-	// A reader loads the principal, then stalls; meanwhile a lock commits and its update fails.
-	epoch := s.suspects.currentEpoch()
+	// A reader loads the principal, then stalls; meanwhile a lock commits, its update fails and
+	// the relay applies it; then the reader fills what it loaded.
 	_, loaded, err := testDB.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
 	if err != nil {
 		t.Fatalf("loading: %v", err)
@@ -195,10 +168,16 @@ func TestFillAfterFailedUpdateIsDropped(t *testing.T) {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 	hook.setFailing(false)
+	relayAll(t, s)
 
-	s.fill(ctx, epoch, s.principalFill(ctx, loaded)...)
-	if got, ok := rawValue(t, s.rdb, s.keys.principal(u.UserID)); ok {
-		t.Errorf("the stale fill was stored: Redis holds %q", got)
+	s.fill(ctx, s.principalFill(ctx, loaded)...)
+	got, ok := rawValue(t, s.rdb, s.keys.principal(u.UserID))
+	if !ok || !strings.HasPrefix(got, floorMark) {
+		t.Errorf("after the stale fill Redis holds %q (%v), want the relay's floor", got, ok)
+	}
+	_, p, err := s.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
+	if err != nil || !p.IsLocked {
+		t.Errorf("SessionWithPrincipal: %+v, %v; want the locked principal", p, err)
 	}
 }
 

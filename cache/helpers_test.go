@@ -403,3 +403,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// relayAll applies every pending change of the test database to s's Redis at once.
+func relayAll(t *testing.T, s *Store) {
+	t.Helper()
+	r := NewRelay(s, testDB, RelayOptions{Grace: time.Nanosecond})
+	for {
+		n, err := r.RelayOnce(context.Background())
+		if err != nil {
+			t.Fatalf("RelayOnce: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}

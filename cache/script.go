@@ -12,13 +12,17 @@ import (
 
 // writeScript is the only way anything is stored in Redis. KEYS[1] is the key, ARGV[1] the value
 // (an encoded value, a tombstone or the absent marker), ARGV[2] the value's version, ARGV[3] when
-// the key expires (Unix milliseconds; 0: never).
+// the key expires (Unix milliseconds; 0: never, which Store.apply never sends).
 //
 // A value or a versioned tombstone is stored only if the key is absent, holds no version (the
 // absent marker, or something malformed) or holds an older or equal version: a fill that read the
 // inner store before a write committed can never replace what that write stored, and a deletion's
 // tombstone, whose version is above every row it deleted, replaces the older copies and refuses
 // them until a newer write stores its row.
+//
+// A floor (ARGV[1] "f<version>", ARGV[2] its version) is stored unless the key holds the final
+// tombstone or a value, tombstone or floor of that version or a higher one: it makes an older
+// copy unservable, and gives way to the value it stands for or anything newer.
 //
 // The final tombstone ("x" alone) replaces anything and nothing but itself replaces it, so a fill
 // racing a deletion cannot bring a session or a user back. It expires at ARGV[3], or sooner when
@@ -69,11 +73,21 @@ elseif ARGV[1] == '` + tombstone + `' then
 			end
 		end
 	end
+elseif string.sub(ARGV[1], 1, 1) == '` + floorMark + `' then
+	if current then
+		if current == '` + tombstone + `' then
+			return 0
+		end
+		local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + floorMark + `](%-?%d+)'))
+		if stored and stored >= tonumber(ARGV[2]) then
+			return 0
+		end
+	end
 elseif current then
 	if current == '` + tombstone + `' then
 		return 0
 	end
-	local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + `](%-?%d+)'))
+	local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + floorMark + `](%-?%d+)'))
 	if stored and stored > tonumber(ARGV[2]) then
 		return 0
 	end
@@ -109,6 +123,12 @@ func versionedTombstoneWrite(key string, version int64, expireAt time.Time) writ
 	return write{key: key, value: tombstone + strconv.FormatInt(version, 10), version: version, expireAt: expireAt}
 }
 
+// floorWrite returns the write that makes any copy at key older than version unservable until
+// expireAt, or until a write of version or a higher one.
+func floorWrite(key string, version int64, expireAt time.Time) write {
+	return write{key: key, value: floorMark + strconv.FormatInt(version, 10), version: version, expireAt: expireAt}
+}
+
 // absentWrite returns the write that records, until expireAt, that the inner store has nothing
 // at key, unless Redis already holds something there.
 func absentWrite(key string, expireAt time.Time) write {
@@ -130,29 +150,52 @@ func (w write) expireAtArg() int64 {
 	return w.expireAt.UnixMilli()
 }
 
-// apply runs writeScript for every write in one pipeline (coalesced with other callers'), by digest first and by source when
-// Redis does not know the script (after a restart or SCRIPT FLUSH). stored[i] reports whether
-// writes[i] was stored or refused.
+// apply runs writeScript for every write in one pipeline (coalesced with other callers'), by
+// digest first and by source when Redis does not know the script (after a restart or SCRIPT
+// FLUSH). stored[i] reports whether writes[i] was stored or refused.
 func (s *Store) apply(ctx context.Context, writes ...write) (stored []bool, err error) {
-	stored, err = s.applyWith(ctx, "evalsha", writeScript.Hash(), writes)
+	return s.applyVia(ctx, s.co.do, writes)
+}
+
+// applyAlone is apply in a pipeline of its own, which holds up no other caller's commands.
+func (s *Store) applyAlone(ctx context.Context, writes ...write) (stored []bool, err error) {
+	return s.applyVia(ctx, func(ctx context.Context, cmds ...redis.Cmder) error {
+		pipe := s.rdb.Pipeline()
+		for _, cmd := range cmds {
+			_ = pipe.Process(ctx, cmd)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}, writes)
+}
+
+// applyVia is apply, sending each pipeline through send.
+func (s *Store) applyVia(ctx context.Context, send func(context.Context, ...redis.Cmder) error, writes []write) (stored []bool, err error) {
+	stored, err = s.applyWith(ctx, send, "evalsha", writeScript.Hash(), writes)
 	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		stored, err = s.applyWith(ctx, "eval", writeScriptSource, writes)
+		stored, err = s.applyWith(ctx, send, "eval", writeScriptSource, writes)
 	}
 	return stored, err
 }
 
 // applyWith runs writeScript for every write with the command eval or evalsha, given the source
-// or the digest, through the coalescer.
-func (s *Store) applyWith(ctx context.Context, eval, script string, writes []write) ([]bool, error) {
+// or the digest, in one pipeline sent through send. Every key expires by the max TTL at the
+// latest, also what never expires in the inner store.
+func (s *Store) applyWith(ctx context.Context, send func(context.Context, ...redis.Cmder) error, eval, script string, writes []write) ([]bool, error) {
+	latest := time.Now().Add(s.maxTTL).UnixMilli()
 	cmds := make([]redis.Cmder, len(writes))
 	for i, w := range writes {
+		expireAt := w.expireAtArg()
+		if expireAt == 0 || expireAt > latest {
+			expireAt = latest
+		}
 		if w.budgetKey != "" {
-			cmds[i] = redis.NewCmd(ctx, eval, script, 2, w.key, w.budgetKey, w.value, w.version, w.expireAtArg(), w.budgetMax)
+			cmds[i] = redis.NewCmd(ctx, eval, script, 2, w.key, w.budgetKey, w.value, w.version, expireAt, w.budgetMax)
 			continue
 		}
-		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, w.expireAtArg())
+		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, expireAt)
 	}
-	if err := s.co.do(ctx, cmds...); err != nil {
+	if err := send(ctx, cmds...); err != nil {
 		return nil, err
 	}
 	stored := make([]bool, len(writes))

@@ -25,6 +25,7 @@ func TestWriteScript(t *testing.T) {
 		return write{value: encoded, version: version, expireAt: later}
 	}
 	tomb := tombstoneWrite("", later)
+	floor := func(version int64) write { return floorWrite("", version, later) }
 
 	tests := []struct {
 		name       string
@@ -39,6 +40,18 @@ func TestWriteScript(t *testing.T) {
 		{name: "newer version is kept", before: []write{value(6)}, write: value(5), wantStored: false, wantValue: value(6).value},
 		{name: "tombstone is kept", before: []write{value(4), tomb}, write: value(5), wantStored: false, wantValue: tombstone},
 		{name: "tombstone replaces a newer version", before: []write{value(9)}, write: tomb, wantStored: true, wantValue: tombstone},
+		{name: "floor replaces an older version", before: []write{value(4)}, write: floor(5), wantStored: true, wantValue: floor(5).value},
+		{name: "floor keeps an equal version", before: []write{value(5)}, write: floor(5), wantStored: false, wantValue: value(5).value},
+		{name: "floor keeps a newer version", before: []write{value(6)}, write: floor(5), wantStored: false, wantValue: value(6).value},
+		{name: "floor replaces an absent marker", before: []write{absentWrite("", later)}, write: floor(5), wantStored: true, wantValue: floor(5).value},
+		{name: "floor over nothing", write: floor(5), wantStored: true, wantValue: floor(5).value},
+		{name: "floor keeps the final tombstone", before: []write{tomb}, write: floor(5), wantStored: false, wantValue: tombstone},
+		{name: "floor keeps a newer versioned tombstone", before: []write{versionedTombstoneWrite("", 6, later)}, write: floor(5), wantStored: false, wantValue: "x6"},
+		{name: "floor replaces an older floor", before: []write{floor(4)}, write: floor(5), wantStored: true, wantValue: floor(5).value},
+		{name: "older value is refused by a floor", before: []write{floor(5)}, write: value(4), wantStored: false, wantValue: floor(5).value},
+		{name: "value of the floor's version replaces it", before: []write{floor(5)}, write: value(5), wantStored: true, wantValue: value(5).value},
+		{name: "newer tombstone replaces a floor", before: []write{floor(5)}, write: versionedTombstoneWrite("", 6, later), wantStored: true, wantValue: "x6"},
+		{name: "absent marker is refused by a floor", before: []write{floor(5)}, write: absentWrite("", later), wantStored: false, wantValue: floor(5).value},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +109,8 @@ func TestWriteScriptExpiry(t *testing.T) {
 		wantExpiry time.Time
 	}{
 		{name: "value expires when told", write: write{value: "v1:{}", version: 1, expireAt: later}, wantExpiry: later},
-		{name: "far future is kept exactly", write: write{value: "v1:{}", version: 1, expireAt: attrcache.NeverExpires}, wantExpiry: attrcache.NeverExpires},
+		{name: "far future is capped by the max TTL", write: write{value: "v1:{}", version: 1, expireAt: attrcache.NeverExpires}, wantExpiry: time.Now().Add(DefaultMaxTTL)},
+		{name: "never is capped by the max TTL", write: write{value: "v1:{}", version: 1}, wantExpiry: time.Now().Add(DefaultMaxTTL)},
 		{name: "tombstone over nothing lasts its own time", write: tombstoneWrite("", soon), wantExpiry: soon},
 		{name: "tombstone never outlives the value it replaces", before: &write{value: "v1:{}", version: 1, expireAt: soon}, write: tombstoneWrite("", later), wantExpiry: soon},
 		{name: "tombstone ends first when it is shorter", before: &write{value: "v1:{}", version: 1, expireAt: later}, write: tombstoneWrite("", soon), wantExpiry: soon},

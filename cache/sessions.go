@@ -78,21 +78,27 @@ func (s *Store) SessionWithPrincipal(ctx context.Context, userID string, hash at
 
 // RenewSession renews the session in the inner store and caches it with its new expiry.
 func (s *Store) RenewSession(ctx context.Context, userID string, hash attrcache.SessionHash, expiresAt time.Time, change attrcache.SessionStateChange) (*attrcache.Session, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	sess, err := s.sessions.RenewSession(ctx, userID, hash, expiresAt, change)
 	if err != nil {
 		return nil, err
 	}
-	s.storeSession(ctx, sess)
+	if s.storeSession(ctx, sess) {
+		receipt.Applied()
+	}
 	return sess, nil
 }
 
 // DeleteSession deletes the session from the inner store and leaves a tombstone in its place in
 // Redis. Unknown is not an error.
 func (s *Store) DeleteSession(ctx context.Context, userID string, hash attrcache.SessionHash) error {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	if err := s.sessions.DeleteSession(ctx, userID, hash); err != nil {
 		return err
 	}
-	s.update(ctx, tombstoneWrite(s.keys.session(userID, hash), time.Now().Add(tombstoneTTL)))
+	if s.update(ctx, tombstoneWrite(s.keys.session(userID, hash), time.Now().Add(tombstoneTTL))) {
+		receipt.Applied()
+	}
 	return nil
 }
 
@@ -102,19 +108,21 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 }
 
 // readThrough answers the look-up op of k from Redis when it can, and otherwise from load, once
-// for all concurrent callers of the same op and keys, caching what load returns. Suspect keys and
-// a failing Redis send the look-up to load without caching anything.
+// for all concurrent callers of the same op and keys, caching what load returns. A failing
+// Redis, or one not trusted since it failed (redisTrust), sends the look-up to load without
+// caching anything.
 func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load sessionLoader) (sessionLookup, error) {
 	bypass := func() (sessionLookup, error) {
 		found, _, err := load(ctx, k, sessionLookup{})
 		return found, err
 	}
-	if s.suspects.contains(k.session, k.principal) || s.hides(k.session) {
+	if !s.trust.ok() || s.hides(k.session) {
 		s.metrics.ObserveCache(op, metrics.CacheMiss)
 		return bypass()
 	}
 	cached, err := s.readSession(ctx, k)
 	if err != nil {
+		s.trust.readFailed(ctx)
 		s.metrics.ObserveCache(op, metrics.CacheError)
 		s.warn(ctx, "cache: read failed; using the store", k.session, err)
 		return bypass()
@@ -125,7 +133,6 @@ func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load 
 	}
 	s.metrics.ObserveCache(op, metrics.CacheMiss)
 	return shareLoad(ctx, &s.loads, op+" "+k.session, func(ctx context.Context) (sessionLookup, error) {
-		epoch := s.suspects.currentEpoch()
 		// Read again: an earlier flight may have filled the keys since the read above.
 		cached, readErr := s.readSession(ctx, k)
 		if readErr != nil {
@@ -139,7 +146,7 @@ func (s *Store) readThrough(ctx context.Context, k sessionKeys, op string, load 
 			return sessionLookup{}, err
 		}
 		if readErr == nil {
-			s.fill(ctx, epoch, writes...)
+			s.fill(ctx, writes...)
 		}
 		return found, nil
 	})
@@ -242,20 +249,19 @@ func parseSessionLookup(k sessionKeys, rawSession, rawPrincipal any, now time.Ti
 	return found, nil
 }
 
-// storeSession caches sess after a write committed it; a session that has already ended is
-// replaced by a tombstone.
-func (s *Store) storeSession(ctx context.Context, sess *attrcache.Session) {
+// storeSession caches sess after a write committed it, and reports whether Redis has it (see
+// update); a session that has already ended is replaced by a tombstone.
+func (s *Store) storeSession(ctx context.Context, sess *attrcache.Session) bool {
 	key := s.keys.session(sess.UserID, sess.Hash)
 	if sess.Expired(time.Now()) {
-		s.update(ctx, tombstoneWrite(key, time.Now().Add(tombstoneTTL)))
-		return
+		return s.update(ctx, tombstoneWrite(key, time.Now().Add(tombstoneTTL)))
 	}
 	w, err := s.sessionWrite(sess)
 	if err != nil {
 		s.invalidate(ctx, err, key)
-		return
+		return false
 	}
-	s.update(ctx, w)
+	return s.update(ctx, w)
 }
 
 // sessionWrite returns the write that caches sess until it expires.

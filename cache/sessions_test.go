@@ -427,7 +427,6 @@ func TestTombstoneBlocksRacingFill(t *testing.T) {
 			sess := newSession(t, u.UserID, time.Hour)
 
 			// A reader loads the session and principal, then stalls before filling Redis.
-			epoch := s.suspects.currentEpoch()
 			loadedSession, loadedPrincipal, err := testDB.SessionWithPrincipal(ctx, u.UserID, sess.Hash)
 			if err != nil {
 				t.Fatalf("loading: %v", err)
@@ -436,7 +435,7 @@ func TestTombstoneBlocksRacingFill(t *testing.T) {
 				t.Fatalf("deleting: %v", err)
 			}
 			writes := tt.fill(t, loadedSession, loadedPrincipal)
-			s.fill(ctx, epoch, writes...)
+			s.fill(ctx, writes...)
 
 			if got, _ := rawValue(t, s.rdb, writes[0].key); got != tombstone {
 				t.Errorf("after the late fill Redis holds %q, want the tombstone", got)

@@ -43,11 +43,14 @@ func (s *Store) SearchUsers(ctx context.Context, q attrcache.UserQuery) ([]*attr
 // UpdateUser updates the user in the inner store and caches the new principal, so that the next
 // session look-up sees the change (a lock, say) at once.
 func (s *Store) UpdateUser(ctx context.Context, userID string, upd attrcache.UserUpdate) (*attrcache.User, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	u, err := s.users.UpdateUser(ctx, userID, upd)
 	if err != nil {
 		return nil, err
 	}
-	s.storePrincipal(ctx, u.Principal())
+	if s.storePrincipal(ctx, u.Principal()) {
+		receipt.Applied()
+	}
 	return u, nil
 }
 
@@ -57,6 +60,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, upd attrcache.Use
 // tombstones refuse any copy still on its way. The user's cached sessions stay in Redis until
 // they expire but are no longer served: a session is served only with a live principal.
 func (s *Store) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
 	removed, err := s.users.DeleteUser(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -67,18 +71,21 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]attrcache.Attr
 	for _, key := range removed {
 		writes = append(writes, tombstoneWrite(s.keys.attr(key), expireAt))
 	}
-	s.update(ctx, writes...)
+	if s.update(ctx, writes...) {
+		receipt.Applied()
+	}
 	return removed, nil
 }
 
-// storePrincipal caches p after a write committed it.
-func (s *Store) storePrincipal(ctx context.Context, p *attrcache.Principal) {
+// storePrincipal caches p after a write committed it, and reports whether Redis has it (see
+// update).
+func (s *Store) storePrincipal(ctx context.Context, p *attrcache.Principal) bool {
 	w, err := s.principalWrite(p)
 	if err != nil {
 		s.invalidate(ctx, err, s.keys.principal(p.UserID))
-		return
+		return false
 	}
-	s.update(ctx, w)
+	return s.update(ctx, w)
 }
 
 // principalWrite returns the write that caches p for the principal TTL.

@@ -32,15 +32,18 @@ type stack struct {
 // newStack builds a stack over fresh proxies; t.Cleanup takes it down.
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, stacktest.Options{})
+}
+
+// newStackWith is newStack with opts, whose addresses and group commit it sets.
+func newStackWith(t *testing.T, opts stacktest.Options) *stack {
+	t.Helper()
 	s := &stack{
 		mysqlProxy: startProxy(t, env.MySQLAddr()),
 		redisProxy: startProxy(t, env.RedisAddr),
 	}
-	s.Stack = env.NewStack(t, stacktest.Options{
-		MySQLAddr:   s.mysqlProxy.Addr(),
-		RedisAddr:   s.redisProxy.Addr(),
-		GroupCommit: groupCommit,
-	})
+	opts.MySQLAddr, opts.RedisAddr, opts.GroupCommit = s.mysqlProxy.Addr(), s.redisProxy.Addr(), groupCommit
+	s.Stack = env.NewStack(t, opts)
 	return s
 }
 

@@ -126,20 +126,28 @@ func (db *DB) setAttrs(ctx context.Context, scope attrcache.AttrScope, items []a
 func (db *DB) setAttrsAlone(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
 	if !scope.IsSession() && !db.quota.on() {
 		keys := keysOfItems(scope, items)
-		byKey, fits, err := db.upsertUserAttrs(ctx, rowsOf(scope, items, now))
+		byKey, token, fits, err := db.upsertUserAttrs(ctx, rowsOf(scope, items, now))
 		if fits {
 			if err != nil {
 				return nil, err
 			}
+			db.noteLogged(ctx, token)
 			return inKeyOrder(byKey, keys), nil
 		}
 	}
 	var stored []*attrcache.Attr
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		stored, err = db.setAttrsIn(ctx, tx, scope, items, now)
+		if stored, err = db.setAttrsIn(ctx, tx, scope, items, now); err != nil {
+			return err
+		}
+		token, err = logChanges(ctx, tx, attrSets(stored))
 		return err
 	})
+	if err == nil {
+		db.noteLogged(ctx, token)
+	}
 	return stored, err
 }
 
@@ -176,6 +184,7 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		return nil, fmt.Errorf("persist: create attributes of %s: a name is given twice: %w", scope.UserID, attrcache.ErrConflict)
 	}
 	var created []*attrcache.Attr
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if err := db.lockQuotaOrNotFound(ctx, tx, scope.UserID); err != nil {
 			return err
@@ -198,12 +207,16 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 			return err
 		}
 		var err error
-		created, err = stampAndReadBack(ctx, tx, scope, items)
+		if created, err = stampAndReadBack(ctx, tx, scope, items); err != nil {
+			return err
+		}
+		token, err = logChanges(ctx, tx, attrSets(created))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: create attributes of %s: %w", scope.UserID, err)
 	}
+	db.noteLogged(ctx, token)
 	return created, nil
 }
 
@@ -221,8 +234,9 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		return nil, nil
 	}
 	var updated []*attrcache.Attr
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		updated = nil // what an attempt rolled back at its commit had updated
+		updated, token = nil, 0 // what an attempt rolled back at its commit had updated
 		if found, err := db.lockUserBeforeAttrs(ctx, tx, scope.UserID); err != nil || !found {
 			return err // a user that does not exist has no attributes
 		}
@@ -246,12 +260,16 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		if err := db.writeAttrs(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {
 			return err
 		}
-		updated, err = stampAndReadBack(ctx, tx, scope, existing)
+		if updated, err = stampAndReadBack(ctx, tx, scope, existing); err != nil {
+			return err
+		}
+		token, err = logChanges(ctx, tx, attrSets(updated))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: update attributes of %s: %w", scope.UserID, err)
 	}
+	db.noteLogged(ctx, token)
 	return updated, nil
 }
 
@@ -292,6 +310,7 @@ func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names 
 		return 0, nil
 	}
 	keys, args := keysOf(scope, names)
+	var token int64
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		// The user's row first, then the attributes: the lock order of every write.
 		userAttrs, userAttrsArgs := attrsOfLockedUser(scope, names)
@@ -307,12 +326,16 @@ func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names 
 		if err != nil {
 			return mapError(err)
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...)
-		return mapError(err)
+		if _, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...); err != nil {
+			return mapError(err)
+		}
+		token, err = logChanges(ctx, tx, attrDeletes(scope, names, tombstone))
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("persist: delete attributes of %s: %w", scope.UserID, err)
 	}
+	db.noteLogged(ctx, token)
 	return tombstone, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -62,6 +63,8 @@ type DB struct {
 	committer *groupCommitter
 	// quota bounds what each user stores; the zero Quota bounds nothing.
 	quota Quota
+	// forgetter deletes the pending marks of changes the cache has applied (changelog.go).
+	forgetter *forgetter
 }
 
 var (
@@ -143,6 +146,9 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	// plus multi-statement queries, which no other connection accepts.
 	oneTripCfg := cfg.Clone()
 	oneTripCfg.MultiStatements = true
+	// The change log's entries of a write (changelog.go) are shorter than the write itself.
+	oneTripCfg.Params = maps.Clone(cfg.Params)
+	oneTripCfg.Params["group_concat_max_len"] = strconv.Itoa(max(maxPacket, 1<<20))
 	oneTripConnector, err := mysql.NewConnector(oneTripCfg)
 	if err != nil {
 		_ = pool.Close()
@@ -155,6 +161,7 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	oneTrip.SetConnMaxIdleTime(connMaxIdleTime)
 
 	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota}
+	db.forgetter = startForgetter(db)
 	if o.groupCommit.on() && !o.quota.on() {
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)
 	}
@@ -239,6 +246,7 @@ func (db *DB) Close() error {
 	if db.committer != nil {
 		db.committer.close()
 	}
+	db.forgetter.close()
 	return errors.Join(db.oneTrip.Close(), db.db.Close())
 }
 

@@ -281,7 +281,7 @@ func (db *DB) setBatchTx(ctx context.Context, batch []*attrRequest) ([]attrResul
 		for i, req := range batch {
 			rows[i] = req.row
 		}
-		stored, fits, err := db.upsertUserAttrs(ctx, rows)
+		stored, token, fits, err := db.upsertUserAttrs(ctx, rows)
 		if fits {
 			if err != nil {
 				return nil, err
@@ -290,16 +290,43 @@ func (db *DB) setBatchTx(ctx context.Context, batch []*attrRequest) ([]attrResul
 			for i, req := range batch {
 				results[i].stored = stored[req.row.key()]
 			}
+			db.noteBatchLogged(batch, results, token)
 			return results, nil
 		}
 	}
 	var results []attrResult
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		results, err = db.setBatchIn(ctx, tx, batch)
+		if results, err = db.setBatchIn(ctx, tx, batch); err != nil {
+			return err
+		}
+		stored := make([]*attrcache.Attr, len(results))
+		for i, r := range results {
+			stored[i] = r.stored
+		}
+		token, err = logChanges(ctx, tx, attrSets(stored))
 		return err
 	})
+	if err == nil {
+		db.noteBatchLogged(batch, results, token)
+	}
 	return results, err
+}
+
+// noteBatchLogged notes token (0: none), the log's mark of a committed batch, on the receipts of
+// the batch's callers whose rows it stored: it is forgotten once the cache has applied each.
+func (db *DB) noteBatchLogged(batch []*attrRequest, results []attrResult, token int64) {
+	if token == 0 {
+		return
+	}
+	ctxs := make([]context.Context, 0, len(batch))
+	for i, req := range batch {
+		if results[i].err == nil {
+			ctxs = append(ctxs, req.ctx)
+		}
+	}
+	db.noteLoggedShared(ctxs, token)
 }
 
 // setBatchIn does the work of setBatch in tx.

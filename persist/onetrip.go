@@ -15,7 +15,9 @@ import (
 // (SetAttrs of a user scope, alone or as a group-commit batch of user scopes only) sends its
 // statements together, as one multi-statement query:
 //
-//	START TRANSACTION; <upsert>; <UPDATE stamping the inserted rows' versions>; <SELECT reading back>; COMMIT
+//	START TRANSACTION; <upsert>; <UPDATE stamping the inserted rows' versions>;
+//	<INSERT logging the rows as set (changelog.go)>; <INSERT marking the log row pending>;
+//	<SELECT reading back>; COMMIT
 //
 // They are the statements of the statement-by-statement path, in its order: the server runs them
 // one after the other and stops at the first that fails, so the inserted rows' versions are still
@@ -23,7 +25,7 @@ import (
 // lock wait (see stampVersions).
 // The parameters are interpolated on the client, as everywhere.
 //
-// The driver skips the results of START TRANSACTION, the upsert and the UPDATE, so the query
+// The driver skips the results of START TRANSACTION, the upsert, the UPDATE and the INSERTs, so the query
 // returns the first failure among them and the SELECT, or the SELECT's rows (already: a
 // Rows.NextResultSet would skip them); closing the rows reads the result of COMMIT. As with a
 // COMMIT sent alone, a connection that breaks while the results are read leaves unknown whether
@@ -46,22 +48,25 @@ const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
 const oneTripKeyOverheadBytes = 96
 
 // upsertUserAttrs writes rows (distinct keys, of user scopes only) as writeAttrs (updating
-// existing rows) then stampAndReadBackKeys do, in a transaction of its own sent in one round
-// trip, run again as inWriteTx does when InnoDB breaks a deadlock with it, and returns the rows
-// as stored. fits is false, and nothing is done, when the write may not fit in one packet: the
-// caller writes the rows statement by statement instead. Errors are mapped.
-func (db *DB) upsertUserAttrs(ctx context.Context, rows []attrRow) (stored map[attrKey]*attrcache.Attr, fits bool, err error) {
-	query, args, keys, fits := db.oneTripUpsert(rows)
+// existing rows) then stampAndReadBackKeys do, and logs them as set (changelog.go), in a
+// transaction of its own sent in one round trip, run again as inWriteTx does when InnoDB breaks
+// a deadlock with it, and returns the rows as stored and the token of the log's pending mark.
+// fits is false, and nothing is done, when the write may not fit in one packet: the caller
+// writes the rows statement by statement instead. Errors are mapped.
+func (db *DB) upsertUserAttrs(ctx context.Context, rows []attrRow) (stored map[attrKey]*attrcache.Attr, token int64, fits bool, err error) {
+	token = newChangeToken()
+	query, args, keys, fits := db.oneTripUpsert(rows, token)
 	if !fits {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	stored, err = db.runOneTrip(ctx, query, args, keys)
-	return stored, true, err
+	return stored, token, true, err
 }
 
-// oneTripUpsert returns the query that writes rows in one round trip, its arguments and the
-// keys it writes; fits is false when the query may be larger than the largest packet.
-func (db *DB) oneTripUpsert(rows []attrRow) (query string, args []any, keys []attrKey, fits bool) {
+// oneTripUpsert returns the query that writes rows in one round trip, logged under token, its
+// arguments and the keys it writes; fits is false when the query may be larger than the largest
+// packet.
+func (db *DB) oneTripUpsert(rows []attrRow, token int64) (query string, args []any, keys []attrKey, fits bool) {
 	size := oneTripStmtOverheadBytes
 	for _, row := range rows {
 		size += oneTripRowBytes(row)
@@ -76,16 +81,18 @@ func (db *DB) oneTripUpsert(rows []attrRow) (query string, args []any, keys []at
 	}
 	upsert, args := insertAttrsStmt(sorted, updateExisting)
 	where, keyArgs := keysOfMany(keys)
-	query = strings.Join([]string{"START TRANSACTION", upsert, stampVersionsStmt(where), readBackStmt(where), "COMMIT"}, ";\n")
+	query = strings.Join([]string{"START TRANSACTION", upsert, stampVersionsStmt(where),
+		logAttrSetsStmt(where), markPendingStmt, readBackStmt(where), "COMMIT"}, ";\n")
 	args = append(append(args, keyArgs...), keyArgs...)
+	args = append(append(args, token), keyArgs...)
 	return query, args, keys, true
 }
 
 // oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, and its
-// key in the conditions of the UPDATE and the SELECT, quoted and escaped.
+// key in the conditions of the UPDATE, the log's INSERT and the SELECT, quoted and escaped.
 func oneTripRowBytes(row attrRow) int {
 	return attrRowBytes(row) +
-		2*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
+		3*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
 }
 
 // runOneTrip runs query, a write of keys from oneTripUpsert, again while InnoDB rolls it back to

@@ -115,7 +115,7 @@ func TestOneTripWrites(t *testing.T) {
 		for i := range large {
 			large[i] = attrcache.AttrWrite{Name: string(rune('a' + i)), Value: value}
 		}
-		if _, fits, _ := small.upsertUserAttrs(t.Context(), rowsOf(scope, large, now)); fits {
+		if _, _, fits, _ := small.upsertUserAttrs(t.Context(), rowsOf(scope, large, now)); fits {
 			t.Fatal("20 KiB of rows fit in a 16 KiB packet")
 		}
 		if stored := storedAttrs(t, testDB, scope); len(stored) != 0 {
@@ -208,7 +208,7 @@ func TestOneTripFailures(t *testing.T) {
 			badBefore := storedAttrs(t, testDB, bad.scope)
 			connID := oneTripConnID(t, db)
 
-			query, args, keys, fits := db.oneTripUpsert([]attrRow{valid, bad})
+			query, args, keys, fits := db.oneTripUpsert([]attrRow{valid, bad}, newChangeToken())
 			if !fits {
 				t.Fatal("two small rows do not fit in a packet")
 			}
@@ -222,7 +222,7 @@ func TestOneTripFailures(t *testing.T) {
 
 			// The next write takes the pool's only connection.
 			next := attrRow{userScope(t), attrcache.AttrWrite{Name: "next", Value: `"next"`}, now}
-			stored, fits, err := db.upsertUserAttrs(t.Context(), []attrRow{next})
+			stored, _, fits, err := db.upsertUserAttrs(t.Context(), []attrRow{next})
 			if !fits || err != nil {
 				t.Fatalf("the next write: fits %t, error %v", fits, err)
 			}

@@ -80,6 +80,7 @@ func (db *DB) SessionWithPrincipal(ctx context.Context, userID string, hash attr
 // transaction; an unknown session gives attrcache.ErrNotFound.
 func (db *DB) RenewSession(ctx context.Context, userID string, hash attrcache.SessionHash, expiresAt time.Time, change attrcache.SessionStateChange) (*attrcache.Session, error) {
 	var renewed *attrcache.Session
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var stored string
 		err := tx.QueryRowContext(ctx,
@@ -102,12 +103,17 @@ func (db *DB) RenewSession(ctx context.Context, userID string, hash attrcache.Se
 		if err != nil {
 			return mapError(err)
 		}
-		renewed, err = sessionBy(ctx, tx, userID, hash)
+		if renewed, err = sessionBy(ctx, tx, userID, hash); err != nil {
+			return err
+		}
+		token, err = logChanges(ctx, tx, []attrcache.Change{{Kind: attrcache.ChangeSession, Op: attrcache.ChangeSet,
+			UserID: userID, Session: hash, Version: renewed.Version, ExpiresAt: renewed.ExpirationTime}})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: renew session of %s: %w", userID, err)
 	}
+	db.noteLogged(ctx, token)
 	return renewed, nil
 }
 
@@ -132,6 +138,7 @@ func appendStateChange(history []attrcache.SessionStateChange, change attrcache.
 // write, so taking the session before its attributes keeps the two in one lock order (no
 // deadlock) and lets no attribute be added to a session once it is gone.
 func (db *DB) DeleteSession(ctx context.Context, userID string, hash attrcache.SessionHash) error {
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		for _, stmt := range []string{
 			"DELETE FROM sso_session WHERE user_id = ? AND ust_hash = ?",
@@ -141,11 +148,15 @@ func (db *DB) DeleteSession(ctx context.Context, userID string, hash attrcache.S
 				return mapError(err)
 			}
 		}
-		return nil
+		var err error
+		token, err = logChanges(ctx, tx, []attrcache.Change{{Kind: attrcache.ChangeSession, Op: attrcache.ChangeGone,
+			UserID: userID, Session: hash}})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("persist: delete session of %s: %w", userID, err)
 	}
+	db.noteLogged(ctx, token)
 	return nil
 }
 

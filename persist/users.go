@@ -114,6 +114,7 @@ func (db *DB) UpdateUser(ctx context.Context, userID string, upd attrcache.UserU
 	args := append(set.args, userID)
 
 	var updated *attrcache.User
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, updateStmt, args...)
 		if err != nil {
@@ -122,12 +123,17 @@ func (db *DB) UpdateUser(ctx context.Context, userID string, upd attrcache.UserU
 		if err := requireOneRow(res); err != nil {
 			return err
 		}
-		updated, err = db.userBy(ctx, tx, "user_id", userID)
+		if updated, err = db.userBy(ctx, tx, "user_id", userID); err != nil {
+			return err
+		}
+		token, err = logChanges(ctx, tx, []attrcache.Change{{Kind: attrcache.ChangePrincipal, Op: attrcache.ChangeSet,
+			UserID: userID, Version: updated.Version}})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: update user %s: %w", userID, err)
 	}
+	db.noteLogged(ctx, token)
 	return updated, nil
 }
 
@@ -174,6 +180,7 @@ func (db *DB) userAssignments(userID string, upd attrcache.UserUpdate) *assignme
 // attribute of theirs can be written between the read of their keys and the deletion.
 func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
 	var removed []attrcache.AttrKey
+	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		removed = nil
 		var id string
@@ -199,11 +206,16 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKe
 		if err == nil {
 			err = requireOneRow(res)
 		}
-		return mapError(err)
+		if err != nil {
+			return mapError(err)
+		}
+		token, err = logChanges(ctx, tx, userGone(userID, removed))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: delete user %s: %w", userID, err)
 	}
+	db.noteLogged(ctx, token)
 	return removed, nil
 }
 

@@ -22,6 +22,8 @@ type backends struct {
 	db    *persist.DB
 	redis redis.UniversalClient
 	cache *cache.Store
+	// relay applies the change log to Redis; serve runs it.
+	relay *cache.Relay
 	api   *sso.API
 }
 
@@ -44,10 +46,15 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		PrincipalTTL: cfg.Cache.PrincipalTTL,
 		AbsentTTL:    cfg.Cache.AbsentTTL,
 		AbsentMax:    cfg.Cache.AbsentMax,
+		MaxTTL:       cfg.Cache.MaxTTL,
 		Metrics:      m,
 		Logger:       logger,
 	}, db, db)
-	b := &backends{db: db, redis: rdb, cache: store}
+	b := &backends{db: db, redis: rdb, cache: store, relay: cache.NewRelay(store, db, cache.RelayOptions{
+		Grace:     cfg.Changes.RelayGrace,
+		Interval:  cfg.Changes.RelayInterval,
+		Retention: cfg.Changes.Retention,
+	})}
 	if err := store.Ping(ctx); err != nil {
 		logger.Warn("redis is unreachable; using MySQL alone until it answers", "err", err)
 	}

@@ -60,6 +60,7 @@ type config struct {
 	Attributes     attrsConfig          `yaml:"attributes"`
 	Quota          quotaConfig          `yaml:"quota"`
 	Purge          purgeConfig          `yaml:"purge"`
+	Changes        changesConfig        `yaml:"changes"`
 	Log            logConfig            `yaml:"log"`
 	Debug          debugConfig          `yaml:"debug"`
 	Memory         memoryConfig         `yaml:"memory"`
@@ -105,10 +106,26 @@ type cacheConfig struct {
 	PrincipalTTL time.Duration `yaml:"principal_ttl"`
 	AbsentTTL    time.Duration `yaml:"absent_ttl"`
 	AbsentMax    int           `yaml:"absent_max"`
+	MaxTTL       time.Duration `yaml:"max_ttl"`
 
 	FailoverCheckInterval time.Duration `yaml:"failover_check_interval"`
 	FailoverReplayWindow  time.Duration `yaml:"failover_replay_window"`
 }
+
+// changesConfig is the change log's: its relay (cache.Relay) and retention.
+type changesConfig struct {
+	RelayGrace    time.Duration `yaml:"relay_grace"`
+	RelayInterval time.Duration `yaml:"relay_interval"`
+	Retention     time.Duration `yaml:"retention"`
+}
+
+// Bounds of the relay's settings: a change is applied within grace + interval (and a poll) of
+// its commit, which must stay well under the 1 s bound of coherence across instances.
+const (
+	minRelayGrace       = 50 * time.Millisecond
+	minRelayInterval    = 10 * time.Millisecond
+	maxRelayGraceAndInt = 800 * time.Millisecond
+)
 
 type sessionConfig struct {
 	Expiry time.Duration `yaml:"expiry"`
@@ -203,7 +220,7 @@ func defaultConfig() config {
 			Prefix: "attrcache:",
 		},
 		Cache: cacheConfig{
-			PrincipalTTL: cache.DefaultPrincipalTTL, AbsentTTL: cache.DefaultAbsentTTL, AbsentMax: cache.DefaultAbsentMax,
+			PrincipalTTL: cache.DefaultPrincipalTTL, AbsentTTL: cache.DefaultAbsentTTL, AbsentMax: cache.DefaultAbsentMax, MaxTTL: cache.DefaultMaxTTL,
 			FailoverCheckInterval: cache.DefaultFailoverCheckInterval, FailoverReplayWindow: cache.DefaultFailoverReplayWindow,
 		},
 		Apps:           d.Apps,
@@ -230,8 +247,13 @@ func defaultConfig() config {
 		Search:     searchConfig{DefaultPageSize: d.SearchDefaultPageSize, MaxPageSize: d.SearchMaxPageSize},
 		Attributes: attrsConfig{MaxValueBytes: d.MaxAttrValueBytes},
 		Purge:      purgeConfig{Interval: 5 * time.Minute, Batch: 1000},
-		Log:        logConfig{Format: "text", Level: "info"},
-		Memory:     memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
+		Changes: changesConfig{
+			RelayGrace:    cache.DefaultRelayGrace,
+			RelayInterval: cache.DefaultRelayInterval,
+			Retention:     cache.DefaultRelayRetention,
+		},
+		Log:    logConfig{Format: "text", Level: "info"},
+		Memory: memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
 	}
 }
 
@@ -401,6 +423,11 @@ func (cfg *config) validate() error {
 		{"cache.absent_max", cfg.Cache.AbsentMax < 1, "must be at least 1"},
 		{"cache.failover_check_interval", cfg.Cache.FailoverCheckInterval < 10*time.Millisecond || cfg.Cache.FailoverCheckInterval > time.Minute, "must be 10ms to 1m"},
 		{"cache.failover_replay_window", cfg.Cache.FailoverReplayWindow <= 0, "must be positive"},
+		{"cache.max_ttl", cfg.Cache.MaxTTL < time.Minute, "must be at least 1m"},
+		{"changes.relay_grace", cfg.Changes.RelayGrace < minRelayGrace, "must be at least 50ms"},
+		{"changes.relay_interval", cfg.Changes.RelayInterval < minRelayInterval, "must be at least 10ms"},
+		{"changes.relay_interval", cfg.Changes.RelayGrace+cfg.Changes.RelayInterval > maxRelayGraceAndInt, "plus changes.relay_grace must be at most 800ms"},
+		{"changes.retention", cfg.Changes.Retention < time.Hour, "must be at least 1h"},
 		{"apps", len(cfg.Apps) == 0, "must name at least one application"},
 		{"session.expiry", cfg.Session.Expiry < time.Second, "must be at least 1s"},
 		{"password.min_length", cfg.Password.MinLength < 1, "must be at least 1"},

@@ -72,14 +72,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		}
 	}()
 
-	// Repairs by dropping keys until a ChangeReplayer (the change log) is set here.
+	// After a Redis failover, the relay replays the recent change log into the new masters.
 	b.cache.WatchFailovers(cache.FailoverOptions{
 		CheckInterval: cfg.Cache.FailoverCheckInterval,
 		ReplayWindow:  cfg.Cache.FailoverReplayWindow,
+		Replayer:      b.relay,
 	})
 
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
+	// Applies to Redis the committed changes whose writers did not (changes.* settings).
+	stopRelay := b.relay.Start(ctx)
+	defer stopRelay()
 
 	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
 	if err != nil {

@@ -36,10 +36,13 @@ type Row struct {
 	Value   string
 }
 
-// Cached is one attribute key of Redis: a live value, or a mark that the attribute is absent
-// (the "absent" marker or a deletion's tombstone).
+// Cached is one attribute key of Redis: a live value, a floor (a relay's mark that MySQL holds
+// that version or a newer one), or a mark that the attribute is absent (the "absent" marker or a
+// deletion's tombstone).
 type Cached struct {
 	Live bool
+	// Floor is set for a floor (never served; Row.Version is its version).
+	Floor bool
 	Row
 }
 
@@ -116,6 +119,13 @@ func parseValue(raw string) (Cached, error) {
 		return Cached{}, nil
 	}
 	errFormat := errors.New("a value of an unknown format")
+	if floor, ok := strings.CutPrefix(raw, "f"); ok {
+		v, err := strconv.ParseInt(floor, 10, 64)
+		if err != nil {
+			return Cached{}, errFormat
+		}
+		return Cached{Floor: true, Row: Row{Version: v}}, nil
+	}
 	rest, isLive := strings.CutPrefix(raw, "v")
 	versionAndMeta, value, hasValue := strings.Cut(rest, "\n")
 	version, _, hasMeta := strings.Cut(versionAndMeta, ":")
@@ -144,6 +154,10 @@ func Differences(ctx context.Context, db *sql.DB, rdb *redis.Client, prefix stri
 	for key, c := range cached {
 		row, inMySQL := stored[key]
 		switch {
+		case c.Floor:
+			if inMySQL && c.Version > row.Version {
+				diffs = append(diffs, fmt.Sprintf("%s: Redis holds a floor of version %d, above MySQL's %d", key, c.Version, row.Version))
+			}
 		case c.Live && !inMySQL:
 			diffs = append(diffs, fmt.Sprintf("%s: Redis holds version %d, MySQL has no such attribute", key, c.Version))
 		case c.Live && c.Row != row:

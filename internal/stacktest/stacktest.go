@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,14 +147,20 @@ type Options struct {
 	// Failover, when not nil, starts the cache's failover watch with these options, as serve
 	// does.
 	Failover *cache.FailoverOptions
+	// AfterCommit is the cache's test hook (cache.Options.AfterCommit): false abandons the
+	// update of Redis after a commit. nil: always update.
+	AfterCommit func(ctx context.Context) bool
 }
 
-// Stack is one instance: the MySQL store, the Redis cache, the Go API and the HTTP server.
+// Stack is one instance: the MySQL store, the Redis cache and its relay of the change log (with
+// configs/attrcache.yaml's settings), the Go API and the HTTP server.
 type Stack struct {
 	DB     *persist.DB
 	API    *sso.API
 	Server *httptest.Server
 	Client *http.Client
+
+	stopRelay func()
 }
 
 // NewStack builds a stack over e; t.Cleanup takes it down.
@@ -191,10 +198,17 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 		})
 		t.Cleanup(func() { CloseOrFail(t, "redis client", rdb) })
 	}
-	store := cache.New(rdb, cache.Options{Prefix: e.Prefix}, s.DB, s.DB)
+	store := cache.New(rdb, cache.Options{Prefix: e.Prefix, AfterCommit: opts.AfterCommit}, s.DB, s.DB)
 	t.Cleanup(func() { CloseOrFail(t, "cache", store) }) // runs before the database closes
+	relay := cache.NewRelay(store, s.DB, cache.RelayOptions{})
+	s.stopRelay = sync.OnceFunc(relay.Start(context.Background()))
+	t.Cleanup(s.stopRelay) // runs before the cache and database close
 	if opts.Failover != nil {
-		store.WatchFailovers(*opts.Failover)
+		failover := *opts.Failover
+		if failover.Replayer == nil {
+			failover.Replayer = relay
+		}
+		store.WatchFailovers(failover)
 	}
 
 	cfg := sso.DefaultConfig()
@@ -207,6 +221,14 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	s.Server = httptest.NewServer(httpapi.NewServer(s.API, httpapi.Options{Ready: ready}))
 	t.Cleanup(s.Server.Close)
 	return s
+}
+
+// Kill ends the instance as far as the others can tell, as a SIGKILL would: its relay stops
+// and its HTTP server closes, and nothing it held in memory does anything any more.
+func (s *Stack) Kill() {
+	s.stopRelay()
+	s.Server.CloseClientConnections()
+	s.Server.Close()
 }
 
 // dsnFor returns the test database's DSN at addr ("" takes the next node of Nodes). Its timeouts are far
