@@ -102,10 +102,25 @@ type exportSession struct {
 	wireSession
 }
 
-// stream writes {cid, status, sub_status, user, sessions, attrs, session_attrs}: attrs an object
-// keyed by name, session_attrs an object keyed by session_ref of such objects.
+// stream writes {cid, status, sub_status, user, sessions, attrs, session_attrs} (writeExport).
 func (r *exportReply) stream(ctx context.Context, w *bufio.Writer) error {
-	e := r.export
+	return writeExport(ctx, w, &r.envelope, r.export)
+}
+
+// WriteExport writes e to w as the export endpoint answers it, without the envelope (cid, status,
+// sub_status): {user, sessions, attrs, session_attrs}. It reads e's attributes as it writes them.
+func WriteExport(ctx context.Context, w io.Writer, e *sso.Export) error {
+	bw := bufio.NewWriterSize(w, exportFlushBytes)
+	if err := writeExport(ctx, bw, nil, e); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeExport writes e as one JSON object: the envelope's keys when env is not nil, then user,
+// sessions, attrs (an object keyed by name) and session_attrs (an object keyed by session_ref
+// of such objects). Write errors are kept by w and reported by its Flush.
+func writeExport(ctx context.Context, w *bufio.Writer, env *envelope, e *sso.Export) error {
 	shape := shapeRegular
 	if e.Full {
 		shape = shapeFull
@@ -114,26 +129,25 @@ func (r *exportReply) stream(ctx context.Context, w *bufio.Writer) error {
 	for i, s := range e.Sessions {
 		sessions[i] = exportSession{SessionRef: s.Ref, wireSession: newWireSession(s.Session)}
 	}
-	enc := json.NewEncoder(w)
 	head, err := json.Marshal(struct {
-		envelope
+		*envelope
 		User     *wireUser       `json:"user"`
 		Sessions []exportSession `json:"sessions"`
-	}{r.envelope, newWireUser(e.User, shape), sessions})
+	}{env, newWireUser(e.User, shape), sessions})
 	if err != nil {
 		return err
 	}
-	w.Write(head[:len(head)-1]) // the object stays open; bufio keeps the first error for Flush
+	w.Write(head[:len(head)-1]) // the object stays open
 	w.WriteString(`,"attrs":{`)
+	enc := json.NewEncoder(w)
 	inSessions, currentRef, first := false, "", true
 	err = e.Attrs(ctx, func(ref string, v *sso.AttrValue) error {
 		if ref != "" && ref != currentRef {
-			switch {
-			case !inSessions:
+			if inSessions {
+				w.WriteString(`},`)
+			} else {
 				w.WriteString(`},"session_attrs":{`)
 				inSessions = true
-			default:
-				w.WriteString(`},`)
 			}
 			writeJSONString(w, ref)
 			w.WriteString(`:{`)
@@ -145,15 +159,15 @@ func (r *exportReply) stream(ctx context.Context, w *bufio.Writer) error {
 		first = false
 		writeJSONString(w, v.Name)
 		w.WriteByte(':')
-		return enc.Encode(exportAttr{wireAttr: newWireAttr(v), Version: v.Version})
+		return enc.Encode(exportAttr{wireAttr: newWireAttr(v), Version: v.Version}) // its newline is JSON white space
 	})
 	if err != nil {
 		return err
 	}
-	if !inSessions {
-		w.WriteString(`},"session_attrs":{`)
-	} else {
+	if inSessions {
 		w.WriteString(`}`)
+	} else {
+		w.WriteString(`},"session_attrs":{`)
 	}
 	_, err = w.WriteString(`}}`)
 	return err

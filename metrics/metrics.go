@@ -24,6 +24,7 @@ type Metrics struct {
 	activeSessions prometheus.Gauge
 	batch          batchMetrics
 	redisPipelines prometheus.Histogram
+	sealedValues   *prometheus.GaugeVec
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -84,6 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	})
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions, m.redisPipelines)
 	m.batch = newBatchMetrics(reg)
+	m.sealedValues = newSealedValues(reg)
 	return m
 }
 

@@ -22,6 +22,7 @@ type backends struct {
 	db    *persist.DB
 	redis redis.UniversalClient
 	cache *cache.Store
+	attrs *cache.AttrStore
 	api   *sso.API
 }
 
@@ -52,6 +53,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		logger.Warn("redis is unreachable; using MySQL alone until it answers", "err", err)
 	}
 	attrs := cache.NewAttrStore(store, db)
+	b.attrs = attrs
 	ssoCfg := cfg.ssoConfig()
 	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
 	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {

@@ -73,6 +73,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 
 	stopPurger := startPurger(ctx, b.db, cfg.Purge, logger, m)
 	defer stopPurger()
+	checkSealedKeys(ctx, b.db, keys, logger)
+	stopSealedCounter := startSealedCounter(ctx, b.db, keys, logger, m)
+	defer stopSealedCounter()
 
 	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
 	if err != nil {
