@@ -142,36 +142,65 @@ func (db *DB) ResealAttrs(ctx context.Context, reseals []attrcache.AttrReseal) (
 	})
 	var stored []*attrcache.Attr
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE sso_attr SET value = ?, version = GREATEST(version + 1, `+versionClock+`)
-			WHERE user_id = ? AND ust_hash = ? AND name = ? AND is_encrypted AND value = ?`)
+		for _, part := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, resealBytes) {
+			stmt, args := resealAttrsStmt(part)
+			if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+				return mapError(err)
+			}
+		}
+		keys := make([]attrKey, len(sorted))
+		for i, r := range sorted {
+			keys[i] = attrKey{scope: r.Key.Scope, name: r.Key.Name}
+		}
+		where, args := keysOfMany(keys)
+		attrs, err := queryAttrRows(ctx, tx, readBackStmt(where), args...)
 		if err != nil {
-			return mapError(err)
+			return err
 		}
-		defer stmt.Close()
-		var changed []attrKey
+		// A re-sealed value is new ciphertext (a fresh nonce): a row holds it only if this
+		// transaction wrote it.
+		resealed := make(map[attrKey]string, len(sorted))
 		for _, r := range sorted {
-			res, err := stmt.ExecContext(ctx, r.Resealed, r.Key.Scope.UserID, r.Key.Scope.Session, r.Key.Name, r.Sealed)
-			if err != nil {
-				return mapError(err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return mapError(err)
-			} else if n > 0 {
-				changed = append(changed, attrKey{scope: r.Key.Scope, name: r.Key.Name})
+			resealed[attrKey{scope: r.Key.Scope, name: r.Key.Name}] = r.Resealed
+		}
+		stored = stored[:0]
+		for _, a := range attrs {
+			if resealed[attrKey{scope: a.Scope, name: a.Name}] == a.Value {
+				stored = append(stored, a)
 			}
 		}
-		if len(changed) == 0 {
-			stored = nil
-			return nil
-		}
-		where, args := keysOfMany(changed)
-		stored, err = queryAttrRows(ctx, tx, readBackStmt(where), args...)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persist: re-sealing attributes: %w", err)
 	}
 	return stored, nil
+}
+
+// resealAttrsStmt returns the one statement that applies reseals (sorted in primary-key order),
+// each where its row still holds its Sealed value, and its arguments: an UPDATE joined with the
+// list of reseals.
+func resealAttrsStmt(reseals []attrcache.AttrReseal) (string, []any) {
+	var b strings.Builder
+	b.WriteString("UPDATE sso_attr a JOIN (")
+	args := make([]any, 0, 5*len(reseals))
+	for i, r := range reseals {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT ? AS user_id, ? AS ust_hash, ? AS name, ? AS sealed, ? AS resealed")
+		args = append(args, r.Key.Scope.UserID, r.Key.Scope.Session, r.Key.Name, r.Sealed, r.Resealed)
+	}
+	b.WriteString(`) r ON a.user_id = r.user_id AND a.ust_hash = r.ust_hash AND a.name = r.name
+		AND a.is_encrypted AND a.value = r.sealed
+		SET a.value = r.resealed, a.version = GREATEST(a.version + 1, ` + versionClock + ")")
+	return b.String(), args
+}
+
+// resealBytes bounds what a reseal adds to resealAttrsStmt.
+func resealBytes(r attrcache.AttrReseal) int {
+	return attrRowOverheadBytes + 2*(len(r.Sealed)+len(r.Resealed)) +
+		2*(len(r.Key.Scope.UserID)+len(r.Key.Scope.Session)+len(r.Key.Name))
 }
 
 // UserSealed is one sealed field of a user's row: Field is SealedEmail or SealedTOTPKey.
