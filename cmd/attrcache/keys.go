@@ -48,8 +48,9 @@ func (c *cli) keys(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("keys rewrap: %w (%d values re-sealed; run it again to go on)", err, done.resealed)
 			}
-			_, err = fmt.Fprintf(c.stdout, "re-sealed %d values with key %s (%d were rewritten meanwhile, %d could not be opened) in %s\n",
-				done.resealed, keys.KeyIDs()[0], done.overtaken, done.unopenable, done.elapsed.Round(time.Millisecond))
+			_, err = fmt.Fprintf(c.stdout, "re-sealed %d values with key %s (%d were rewritten meanwhile, %d could not be opened; "+
+				"%d cached copies sealed with an older key deleted) in %s\n",
+				done.resealed, keys.KeyIDs()[0], done.overtaken, done.unopenable, done.cacheDropped, done.elapsed.Round(time.Millisecond))
 			return err
 		})
 	default:
@@ -154,7 +155,9 @@ type rewrapDone struct {
 	resealed   int64 // rows rewritten
 	overtaken  int64 // rows a concurrent write had changed first
 	unopenable int64 // values no configured key opens (left as they are, logged)
-	elapsed    time.Duration
+	// cacheDropped counts the copies sealed with an older key deleted from Redis at the end.
+	cacheDropped int64
+	elapsed      time.Duration
 }
 
 // run re-seals everything sealed with an older configured key and returns what it did.
@@ -195,9 +198,16 @@ func (rw *rewrapper) run(ctx context.Context) (rewrapDone, error) {
 			}
 		}
 	}
+	// A run killed between a commit and its cache update leaves copies sealed with an older key
+	// in Redis; this run, or the next, deletes them once every row is re-sealed.
+	dropped, err := rw.users.DropSealedCopies(ctx, func(id string) bool { return id != newest })
+	done.cacheDropped = int64(dropped)
+	if err != nil {
+		return done, err
+	}
 	done.elapsed = time.Since(start)
 	rw.log.Info("rewrap done", "newest_key_id", newest, "resealed", done.resealed, "overtaken", done.overtaken,
-		"unopenable", done.unopenable, "seconds", done.elapsed.Seconds())
+		"unopenable", done.unopenable, "cache_copies_dropped", done.cacheDropped, "seconds", done.elapsed.Seconds())
 	return done, nil
 }
 

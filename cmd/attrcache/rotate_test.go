@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -283,6 +284,8 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 			!slices.Equal(subStatus(answer), []string{attrcache.CodeInternalError}) || !strings.Contains(msg, `"k1"`) {
 			t.Errorf("login of a user whose e-mail is sealed with k1: HTTP %d %v, want 503 E008004 naming k1", status, answer)
 		}
+		missing := `attrcache_sealed_values{configured="false",key_id="k1",kind="attr_value"}`
+		pollUntil(t, missing, func() bool { return s.scrape(t)[missing] == float64(before["k1/attr_value"]) })
 		if out, err := r.cli(t, r.onlyK2(), "keys", "status"); err == nil || !strings.Contains(out, "NOT CONFIGURED") {
 			t.Errorf("keys status without k1: %v\n%s\nwant an error and k1 flagged", err, out)
 		}
@@ -383,6 +386,8 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	sealed := `attrcache_sealed_values{configured="true",key_id="k2",kind="attr_value"}`
+	pollUntil(t, sealed, func() bool { return s3.scrape(t)[sealed] == float64(before["k1/attr_value"]) })
 	if _, err := r.cli(t, r.onlyK2(), "keys", "status"); err != nil {
 		t.Errorf("keys status with k2 alone: %v", err)
 	}
@@ -406,4 +411,81 @@ func openRawDSN(t *testing.T, dsn string) *sql.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// TestRewrapDropsCopiesAKilledRunLeft: a rewrap killed between a batch's commit and its cache
+// update leaves Redis holding copies sealed with the old key while MySQL holds the new; the next
+// run finds nothing left to re-seal in MySQL but deletes those copies, so that with the old key
+// removed every read still opens. The kill is reproduced exactly: the batch is committed through
+// the database alone.
+func TestRewrapDropsCopiesAKilledRunLeft(t *testing.T) {
+	r := newRotation(t, "rotate_killwindow")
+	if _, err := r.cli(t, r.onlyK1(), "sso", "create-user", "kw", "--password", "Kill-window-1"); err != nil {
+		t.Fatal(err)
+	}
+	s1 := startServe(t, r.vars(r.onlyK1()))
+	ust := s1.login(t, "kw", "Kill-window-1", "")
+	var data []map[string]any
+	for n := range 20 {
+		data = append(data, map[string]any{"name": encName(n), "value": map[string]any{"n": n}, "encrypt": true})
+	}
+	if status, answer := s1.call(t, http.MethodPut, "/zato/sso/user/attr", map[string]any{"ust": ust, "current_app": "CRM", "data": data}); status != http.StatusOK {
+		t.Fatalf("PUT many: HTTP %d %v", status, answer)
+	}
+	if err := s1.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := loadConfig(testEnv(r.vars(r.both())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := attrcache.ParseSecretKeys(r.both())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	rw := &rewrapper{db: b.db, attrs: b.attrs, users: b.cache, keys: keys, batch: 100, log: newLogger(cfg, io.Discard),
+		progress: newProgress(io.Discard)}
+	// The killed run's batch: committed in MySQL, never cached. Redis keeps the k1 copies that
+	// the PUT above cached.
+	rows, err := b.db.AttrsSealedWith(t.Context(), "k1", attrcache.AttrKey{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reseals []attrcache.AttrReseal
+	for _, row := range rows {
+		resealed, err := rw.resealAttrValue(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reseals = append(reseals, attrcache.AttrReseal{Key: attrcache.AttrKey{Scope: row.Scope, Name: row.Name}, Sealed: row.Value, Resealed: resealed})
+	}
+	if stored, err := b.db.ResealAttrs(t.Context(), reseals); err != nil || len(stored) != 20 {
+		t.Fatalf("the killed run's batch: %d rows, %v", len(stored), err)
+	}
+
+	done, err := rw.run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.resealed != 1 || done.cacheDropped != 20 {
+		t.Errorf("the next run re-sealed %d values and dropped %d copies, want 1 (the user's TOTP key) and the 20 the killed run left",
+			done.resealed, done.cacheDropped)
+	}
+	if client, ok := b.redis.(*redis.Client); ok {
+		if diffs, _, err := consistency.Differences(t.Context(), openRawDSN(t, r.dsn), client, r.prefix); err != nil || len(diffs) > 0 {
+			t.Errorf("Redis against MySQL: %v %v", err, diffs)
+		}
+	}
+	s2 := startServe(t, r.vars(r.onlyK2()))
+	ust = s2.login(t, "kw", "Kill-window-1", "")
+	status, answer := s2.call(t, http.MethodGet, "/zato/sso/user/attr", map[string]any{"ust": ust, "current_app": "CRM", "name": encName(7)})
+	if value, _ := answer["value"].(map[string]any); status != http.StatusOK || value["n"] != float64(7) {
+		t.Errorf("GET with k1 removed: HTTP %d %v, want 200 and the value", status, answer)
+	}
 }
