@@ -93,6 +93,7 @@ func observeEverything(m *metrics.Metrics) {
 	m.ObserveCache("attr", metrics.CacheHit)
 	m.ObservePurge(1, 1)
 	m.SetActiveSessions(1)
+	m.SetSealedValues([]metrics.SealedCount{{KeyID: "k1", Kind: "attr_value", Configured: true, Count: 1}})
 }
 
 // TestLint runs promlint over every metric the service registers, each given a sample first, so
