@@ -104,10 +104,14 @@ func (db *DB) UnconfiguredSealedCounts(ctx context.Context) ([]SealedCount, erro
 // comes after after (the zero AttrKey: from the first), in primary-key order, expired ones
 // included. Only their scope, name and value are filled in.
 func (db *DB) AttrsSealedWith(ctx context.Context, keyID string, after attrcache.AttrKey, limit int) ([]*attrcache.Attr, error) {
+	// The key id is compared in the column's own collation and the order is the primary key's:
+	// so the optimizer reads the index range in order and stops at the limit, where a
+	// parameter of the connection's collation made it sort every remaining row first.
 	rows, err := db.db.QueryContext(ctx, `SELECT user_id, ust_hash, name, value FROM sso_attr
 		FORCE INDEX (sso_attr_value_key_id_idx)
-		WHERE value_key_id = ? AND (user_id > ? OR (user_id = ? AND (ust_hash > ? OR (ust_hash = ? AND name > ?))))
-		ORDER BY value_key_id, user_id, ust_hash, name LIMIT ?`,
+		WHERE value_key_id = CONVERT(? USING utf8mb4) COLLATE utf8mb4_nopad_bin
+			AND (user_id > ? OR (user_id = ? AND (ust_hash > ? OR (ust_hash = ? AND name > ?))))
+		ORDER BY user_id, ust_hash, name LIMIT ?`,
 		keyID, after.Scope.UserID, after.Scope.UserID, after.Scope.Session, after.Scope.Session, after.Name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("persist: attributes sealed with %s: %w", keyID, mapError(err))
@@ -217,8 +221,9 @@ func (db *DB) UsersSealedWith(ctx context.Context, field, keyID, afterUserID str
 	if !ok || c.table != "sso_user" {
 		return nil, fmt.Errorf("persist: no sealed user field %q", field)
 	}
+	// As AttrsSealedWith: the key id in the column's collation, the order the primary key's.
 	rows, err := db.db.QueryContext(ctx, "SELECT user_id, "+c.value+" FROM sso_user WHERE "+c.keyID+
-		" = ? AND user_id > ? ORDER BY "+c.keyID+", user_id LIMIT ?", keyID, afterUserID, limit)
+		" = CONVERT(? USING utf8mb4) COLLATE utf8mb4_nopad_bin AND user_id > ? ORDER BY user_id LIMIT ?", keyID, afterUserID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("persist: users sealed with %s: %w", keyID, mapError(err))
 	}
