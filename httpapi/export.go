@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -70,7 +71,11 @@ func (s *server) streamReply(c *gin.Context, ex *exchange, r streamingReply) {
 		err = w.Flush()
 	}
 	if err != nil {
-		s.log.ErrorContext(c.Request.Context(), "streaming an answer failed; aborting the connection",
+		level := slog.LevelError
+		if c.Request.Context().Err() != nil {
+			level = slog.LevelInfo // the client went away
+		}
+		s.log.Log(c.Request.Context(), level, "streaming an answer failed; aborting the connection",
 			"cid", ex.cid, "route", s.routeLabel(c), "err", attrcache.AsError(err).Error())
 		panic(http.ErrAbortHandler)
 	}
