@@ -176,6 +176,12 @@ func (rw *rewrapper) run(ctx context.Context) (rewrapDone, error) {
 			total += sc.Count
 		}
 	}
+	for _, sc := range counts {
+		if !rw.keys.Has(sc.KeyID) {
+			rw.log.Error("rewrap: values are sealed with a key id that is not configured; they are left as they are",
+				"key_id", sc.KeyID, "kind", sc.Kind, "count", sc.Count)
+		}
+	}
 	rw.progress.start(total)
 	processed := int64(0)
 	step := func(n, resealed int) error {
