@@ -349,6 +349,7 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		}
 	}
 	status, err := r.cli(t, r.both(), "keys", "status")
+	t.Logf("keys status after the rewrap:\n%s", status)
 	if err != nil || !regexp.MustCompile(`(?m)^k1\s+older\s+0\s+0\s+0$`).MatchString(status) {
 		t.Errorf("keys status after the rewrap: %v\n%s\nwant k1 sealing nothing", err, status)
 	}
