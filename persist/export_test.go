@@ -60,3 +60,35 @@ func TestScanUserAttrs(t *testing.T) {
 		t.Errorf("AttrKeyIDsOfUser = %v, %v; want [%s]", ids, err, attrcache.DefaultKeyID)
 	}
 }
+
+// TestScanUserAttrsPages: a scan over many pages hands out every attribute once, in order.
+func TestScanUserAttrsPages(t *testing.T) {
+	defer func(rows int) { exportPageRows = rows }(exportPageRows)
+	exportPageRows = 3
+	db := freshStore(t, "scanpages")
+	u := createUser(t, db, newUser())
+	now := attrcache.Now()
+	live := createSession(t, db, newSession(u.UserID, now.Add(time.Hour)))
+	var want []string
+	for _, scope := range []attrcache.AttrScope{{UserID: u.UserID}, {UserID: u.UserID, Session: live.Hash}} {
+		var items []attrcache.AttrWrite
+		for i := range 10 {
+			name := string(rune('a' + i))
+			items = append(items, attrcache.AttrWrite{Name: name, Value: `1`})
+			want = append(want, string(scope.Session)+"/"+name)
+		}
+		if _, err := db.SetAttrs(t.Context(), scope, items, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := db.ScanUserAttrs(t.Context(), u.UserID, now, func(a *attrcache.Attr) error {
+		got = append(got, string(a.Scope.Session)+"/"+a.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scanned %v, want %v", got, want)
+	}
+}
