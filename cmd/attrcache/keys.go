@@ -204,6 +204,9 @@ func (rw *rewrapper) run(ctx context.Context) (rewrapDone, error) {
 			}
 		}
 	}
+	// Rows that clients rewrote with the newest key meanwhile left the older keys' ranges unvisited:
+	// they are done too.
+	rw.progress.update(max(processed, total))
 	// A run killed between a commit and its cache update leaves copies sealed with an older key
 	// in Redis; this run, or the next, deletes them once every row is re-sealed.
 	dropped, err := rw.users.DropSealedCopies(ctx, func(id string) bool { return id != newest })
