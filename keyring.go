@@ -180,8 +180,9 @@ func (k *Keyring) Seal(purpose string, plaintext, ad []byte) string {
 	return envelopePrefix + id + "." + envelopeEncoding.EncodeToString(buf)
 }
 
-// Open decrypts an envelope made by Seal for the same purpose and ad. Anything else, including a
-// key id the keyring no longer has, gives ErrUndecryptable.
+// Open decrypts an envelope made by Seal for the same purpose and ad. An envelope of a key id the
+// keyring does not have gives a *KeyNotConfiguredError (which is also ErrUndecryptable); anything
+// else it cannot open gives ErrUndecryptable.
 func (k *Keyring) Open(purpose, envelope string, ad []byte) ([]byte, error) {
 	rest, ok := strings.CutPrefix(envelope, envelopePrefix)
 	if !ok {
@@ -189,6 +190,12 @@ func (k *Keyring) Open(purpose, envelope string, ad []byte) ([]byte, error) {
 	}
 	id, b64, ok := strings.Cut(rest, ".")
 	if !ok {
+		return nil, ErrUndecryptable
+	}
+	if !k.Has(id) {
+		if validKeyID(id) {
+			return nil, &KeyNotConfiguredError{KeyID: id}
+		}
 		return nil, ErrUndecryptable
 	}
 	a, err := k.aead(id, purpose)

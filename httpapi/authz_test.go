@@ -94,6 +94,7 @@ func byTargetUST(extra map[string]any) func(testUser) map[string]any {
 func authzCases() map[string]authzCase {
 	cases := map[string]authzCase{
 		"GET " + pathUser:    {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
+		"GET " + pathExport:  {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
 		"POST " + pathUser:   {input: byUserID(map[string]any{"username": uniqueName("made-by-regular")}), refusal: attrcache.CodeNotAllowed},
 		"PATCH " + pathUser:  {input: byUserID(map[string]any{"display_name": "changed"}), refusal: attrcache.CodeInvalidInput},
 		"DELETE " + pathUser: {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},

@@ -40,6 +40,11 @@ var (
 	// configure changes the test configuration.
 	newAPI func(configure ...func(*sso.Config)) *sso.API
 
+	// apiWithKeys returns a new API over the test stores whose attribute values and USTs are
+	// sealed and opened with keys; testKeyB64 is the test key, id attrcache.DefaultKeyID.
+	apiWithKeys func(keys *attrcache.Keyring) *sso.API
+	testKeyB64  string
+
 	api     *sso.API     // the API most test servers are built on
 	handler http.Handler // NewServer(api) with default options
 	admin   testUser     // a super-user, logged in
@@ -75,7 +80,8 @@ func runTests(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	keys, err := attrcache.ParseSecretKey(attrcache.GenerateKey())
+	testKeyB64 = attrcache.GenerateKey()
+	keys, err := attrcache.ParseSecretKey(testKeyB64)
 	if err != nil {
 		return 0, err
 	}
@@ -116,6 +122,13 @@ func runTests(m *testing.M) (int, error) {
 		a, err := sso.New(cfg, keys, store, store, attrs)
 		if err != nil {
 			panic(fmt.Sprintf("sso.New with a configuration a test changed: %v", err))
+		}
+		return a
+	}
+	apiWithKeys = func(keys *attrcache.Keyring) *sso.API {
+		a, err := sso.New(cfg, keys, store, store, attrs)
+		if err != nil {
+			panic(fmt.Sprintf("sso.New with other keys: %v", err))
 		}
 		return a
 	}

@@ -21,6 +21,7 @@ const (
 	pathSignup      = "/zato/sso/user/signup"
 	pathSession     = "/zato/sso/user/session"
 	pathSessionList = "/zato/sso/user/session/list"
+	pathUserExport  = "/zato/sso/user/export"
 
 	pathUserAttr          = "/zato/sso/user/attr"
 	pathUserAttrExists    = "/zato/sso/user/attr/exists"
@@ -66,6 +67,7 @@ func (s *server) routeTable() []route {
 	withCaller := func(keys ...string) *inputSpec { return s.userInput(append(keys, callerKeys...)...) }
 	byUserID := withCaller("user_id")
 	add(http.MethodGet, pathUser, s.getUser, byUserID)
+	add(http.MethodGet, pathUserExport, s.exportUser, byUserID)
 	add(http.MethodPost, pathUser, s.createUser, withCaller("username", "password", "email", "display_name", "first_name",
 		"middle_name", "last_name", "is_locked", "password_must_change", "is_totp_enabled", "totp_key", "totp_label",
 		"sign_up_status", "auto_approve"))
@@ -134,6 +136,10 @@ func (s *server) handle(e endpoint, spec *inputSpec) gin.HandlerFunc {
 		rep, err := s.run(c, ex, e, spec)
 		if err != nil {
 			s.writeError(c, ex, err)
+			return
+		}
+		if sr, ok := rep.(streamingReply); ok {
+			s.streamReply(c, ex, sr)
 			return
 		}
 		s.writeReply(c, ex, rep)

@@ -206,17 +206,22 @@ type wireSession struct {
 func newSessionListReply(sessions []*attrcache.Session) *sessionListReply {
 	items := make([]wireSession, len(sessions))
 	for i, s := range sessions {
-		items[i] = wireSession{
-			CreationTime:   attrcache.FormatTime(s.CreationTime),
-			ExpirationTime: attrcache.FormatTime(s.ExpirationTime),
-			RemoteAddr:     s.RemoteAddr,
-			UserAgent:      s.UserAgent,
-			AuthType:       s.AuthType,
-			AuthPrincipal:  s.AuthPrincipal,
-			ExtSessionID:   s.ExtSessionID,
-		}
+		items[i] = newWireSession(s)
 	}
 	return &sessionListReply{Result: items}
+}
+
+// newWireSession returns s as a session list shows it: without its token.
+func newWireSession(s *attrcache.Session) wireSession {
+	return wireSession{
+		CreationTime:   attrcache.FormatTime(s.CreationTime),
+		ExpirationTime: attrcache.FormatTime(s.ExpirationTime),
+		RemoteAddr:     s.RemoteAddr,
+		UserAgent:      s.UserAgent,
+		AuthType:       s.AuthType,
+		AuthPrincipal:  s.AuthPrincipal,
+		ExtSessionID:   s.ExtSessionID,
+	}
 }
 
 // wireAttr is an attribute on the wire.

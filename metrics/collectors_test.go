@@ -94,6 +94,7 @@ func observeEverything(m *metrics.Metrics) {
 	m.ObservePurge(1, 1)
 	m.SetActiveSessions(1)
 	m.ObserveRedisFailover("drop", time.Millisecond)
+	m.SetSealedValues([]metrics.SealedCount{{KeyID: "k1", Kind: "attr_value", Configured: true, Count: 1}})
 }
 
 // TestLint runs promlint over every metric the service registers, each given a sample first, so

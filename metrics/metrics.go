@@ -25,6 +25,7 @@ type Metrics struct {
 	batch          batchMetrics
 	failover       failoverMetrics
 	redisPipelines prometheus.Histogram
+	sealedValues   *prometheus.GaugeVec
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -86,6 +87,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.httpErrors, m.logins, m.cacheLookups, m.purgedRows, m.activeSessions, m.redisPipelines)
 	m.batch = newBatchMetrics(reg)
 	m.failover = newFailoverMetrics(reg)
+	m.sealedValues = newSealedValues(reg)
 	return m
 }
 

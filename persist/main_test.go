@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"testing"
@@ -63,8 +64,12 @@ func runTests(m *testing.M) (int, error) {
 func newKeyring() (*attrcache.Keyring, error) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
+	testKeyB64 = base64.StdEncoding.EncodeToString(key)
 	return attrcache.NewKeyring(key)
 }
+
+// testKeyB64 is the base64 of the key of testKeys, whose id is attrcache.DefaultKeyID.
+var testKeyB64 string
 
 // freshDSN returns the DSN of a new, empty database of its own, dropped when the test ends.
 func freshDSN(t *testing.T, name string) string {

@@ -23,6 +23,7 @@ type AttrValue struct {
 	LastModified   time.Time
 	ExpirationTime time.Time
 	IsEncrypted    bool
+	Version        int64 // grows with every write of the attribute (CONTRACT.md §10)
 }
 
 // AttrItem is one attribute of a many-item write. Value is any value encoding/json can encode (a
@@ -435,6 +436,7 @@ func (a *API) attrValue(scope attrcache.AttrScope, attr *attrcache.Attr, decrypt
 		LastModified:   attr.LastModified,
 		ExpirationTime: attr.ExpirationTime,
 		IsEncrypted:    attr.IsEncrypted,
+		Version:        attr.Version,
 	}
 	if attr.IsEncrypted && decrypt {
 		plain, err := a.openAttrValue(scope, attr)
@@ -446,14 +448,18 @@ func (a *API) attrValue(scope attrcache.AttrScope, attr *attrcache.Attr, decrypt
 	return v, nil
 }
 
-// openAttrValue returns the JSON value sealed in attr's stored value, or E008002 when that is
-// not a JSON value sealed for this scope and name with a key the keyring has.
+// openAttrValue returns the JSON value sealed in attr's stored value: attrcache.KeyMissing (503)
+// when it is sealed with a key id the keyring does not have, an operator's error; E008002 when it
+// is not a JSON value sealed for this scope and name.
 func (a *API) openAttrValue(scope attrcache.AttrScope, attr *attrcache.Attr) (json.RawMessage, error) {
 	var envelope string
 	if err := json.Unmarshal([]byte(attr.Value), &envelope); err == nil {
 		plain, err := a.keys.Open(attrcache.PurposeAttr, envelope, attrcache.AttrAD(scope, attr.Name))
 		if err == nil && json.Valid(plain) {
 			return plain, nil
+		}
+		if missing, ok := errors.AsType[*attrcache.KeyNotConfiguredError](err); ok {
+			return nil, attrcache.KeyMissing(missing.KeyID)
 		}
 	}
 	undecryptable := attrcache.InvalidInput("attribute %q: the stored value cannot be decrypted: "+

@@ -531,8 +531,13 @@ func TestAttrEncryptedWithALostKey(t *testing.T) {
 	must(t, rotatedAttrs.Set(ctx, "sealed-with-k2", "v", sso.Encrypt(true)))
 	wantValue(t, rotatedAttrs, "sealed-with-k2", `"v"`)
 
+	// A key that is gone is the operator's error: 503 E008004 naming the key id, not E008002.
 	_, err = e.userAttrs(t, "", ust).Get(ctx, "sealed-with-k2")
-	wantUndecryptable(t, err)
+	var ae *attrcache.Error
+	if !errors.As(err, &ae) || ae.Kind != attrcache.KindUnavailable || ae.Code != attrcache.CodeInternalError ||
+		!strings.Contains(ae.Message, `"k2"`) {
+		t.Errorf("Get of a value sealed with a key that is not configured: %v, want unavailable E008004 naming k2", err)
+	}
 }
 
 func TestUserAttrsPermissions(t *testing.T) {

@@ -8,17 +8,21 @@ import (
 )
 
 // storeError turns an error of a store into what the caller of the API sees: an *attrcache.Error
-// (Unavailable above all) passes unchanged, ErrNotFound becomes notFound (when the call expects
+// (Unavailable above all) passes unchanged, a value sealed with a key that is not configured is
+// attrcache.KeyMissing, ErrNotFound becomes notFound (when the call expects
 // it; nil means it does not), and anything else, a conflict included, is an internal error,
 // wrapped with op. Writes with a conflict to report map it first (userWriteError,
 // attrStoreError).
 func storeError(err error, op string, notFound *attrcache.Error) error {
 	var e *attrcache.Error
+	var missing *attrcache.KeyNotConfiguredError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &missing):
+		return attrcache.KeyMissing(missing.KeyID)
 	case notFound != nil && errors.Is(err, attrcache.ErrNotFound):
 		return notFound
 	default:

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
 	"github.com/attrcache/attrcache/sso"
 )
 
@@ -86,6 +87,17 @@ func (c *cli) sso(ctx context.Context, args []string) error {
 				return err
 			}
 			return c.println(userID + "\n" + totpKey)
+		}
+	case "export-user":
+		do = func(api *sso.API, username string) error {
+			e, err := api.AdminExportUser(ctx, username)
+			if err != nil {
+				return err
+			}
+			if err := httpapi.WriteExport(ctx, c.stdout, e); err != nil {
+				return err
+			}
+			return c.println("")
 		}
 	default:
 		return fmt.Errorf("sso: unknown command %q; run 'attrcache help' for the list", name)

@@ -24,6 +24,7 @@ type backends struct {
 	cache *cache.Store
 	// relay applies the change log to Redis; serve runs it.
 	relay *cache.Relay
+	attrs *cache.AttrStore
 	api   *sso.API
 }
 
@@ -59,6 +60,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		logger.Warn("redis is unreachable; using MySQL alone until it answers", "err", err)
 	}
 	attrs := cache.NewAttrStore(store, db)
+	b.attrs = attrs
 	ssoCfg := cfg.ssoConfig()
 	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
 	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {

@@ -7,6 +7,7 @@
 //	attrcache serve [--dev]      apply pending migrations, then serve HTTP
 //	attrcache migrate            apply pending migrations only
 //	attrcache sso COMMAND ...    administer users (attrcache help lists the commands)
+//	attrcache keys status|rewrap key rotation: count sealed values per key id, re-seal them
 //	attrcache bench [flags]      load-test a running attrcache (attrcache bench -h)
 //	attrcache --version
 //
@@ -64,6 +65,14 @@ Usage:
   attrcache sso reset-totp-key USERNAME [--key BASE32]
         Administer users. Each prints the user_id (reset-totp-key also the new key).
         Without --password, the password is read from the first line of standard input.
+  attrcache sso export-user USERNAME
+        Print everything held about the user as JSON, as GET /zato/sso/user/export answers it.
+  attrcache keys status
+        Count the stored values (attribute values, e-mails, TOTP keys) each key id seals, and
+        flag those sealed with a key id that is not configured (exit code 1 then).
+  attrcache keys rewrap [--batch N] [--rate R]
+        Re-seal, with the newest key, every value sealed with an older one, while serve runs.
+        Safe to stop and run again. --rate bounds rows per second (0: unbounded).
   attrcache bench [--url URL] (--username U [--password P] | --ust UST) [--mix M] [--concurrency N | --rate R] [--duration D] [--requests N] ...
         Load-test a running attrcache; 'attrcache bench -h' lists the flags.
   attrcache --version
@@ -95,6 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return c.migrate(ctx, rest)
 	case "sso":
 		return c.sso(ctx, rest)
+	case "keys":
+		return c.keys(ctx, rest)
 	case "bench":
 		return c.bench(ctx, rest)
 	case "--version", "-version", "version":

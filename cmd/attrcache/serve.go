@@ -84,6 +84,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// Applies to Redis the committed changes whose writers did not (changes.* settings).
 	stopRelay := b.relay.Start(ctx)
 	defer stopRelay()
+	checkSealedKeys(ctx, b.db, keys, logger)
+	stopSealedCounter := startSealedCounter(ctx, b.db, keys, logger, m)
+	defer stopSealedCounter()
 
 	trustedProxies, err := cfg.trustedProxies() // checked by loadConfig
 	if err != nil {
