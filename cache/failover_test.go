@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,9 +310,7 @@ func TestRestartFromAnOlderSnapshot(t *testing.T) {
 			if got := colour(t, a, scope); got != "v1" {
 				t.Fatalf("colour %q after setting v1", got)
 			}
-			if err := server.Admin.Save(ctx).Err(); err != nil {
-				t.Fatalf("SAVE: %v", err)
-			}
+			saveSnapshot(t, server.Admin)
 			setColour(t, a, scope, "v2")
 			server.Kill()
 			server.Restart(t)
@@ -334,5 +333,19 @@ func TestRestartFromAnOlderSnapshot(t *testing.T) {
 				t.Errorf("colour %q after the repair, want the acknowledged v2", got)
 			}
 		})
+	}
+}
+
+// saveSnapshot runs SAVE on rdb, again while a background save (a replica's full sync) is under
+// way.
+func saveSnapshot(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	var err error
+	waitFor(t, "SAVE to find no background save under way", func() bool {
+		err = rdb.Save(context.Background()).Err()
+		return err == nil || !strings.Contains(err.Error(), "Background save already in progress")
+	})
+	if err != nil {
+		t.Fatalf("SAVE: %v", err)
 	}
 }
