@@ -293,7 +293,6 @@ func colourOnceAnswered(t *testing.T, a *AttrStore, scope attrcache.AttrScope) s
 func TestRestartFromAnOlderSnapshot(t *testing.T) {
 	for _, watch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "no watch serves the stale value", true: "watched"}[watch], func(t *testing.T) {
-			ctx := context.Background()
 			server, _ := clustertest.StartReplicated(t)
 			rdb := redis.NewClient(&redis.Options{Addr: server.Addr, DialTimeout: time.Second, ReadTimeout: time.Second,
 				WriteTimeout: time.Second, DialerRetries: 1, MaxRetries: 1})
