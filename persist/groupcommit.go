@@ -2,7 +2,6 @@ package persist
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +19,7 @@ import (
 // only then hands each caller its own row.
 //
 // A batch of user attributes only sends its statements together, in one round trip
-// (upsertUserAttrs): with a round trip costing more than the statement it carries, five of them
+// (setUserAttrsInOneTrip): with a round trip costing more than the statement it carries, five of them
 // per batch (begin, upsert, stamp, read back, commit) were what bounded a worker's batches per
 // second. A batch with a session attribute locks its sessions first and goes statement by
 // statement.
@@ -54,12 +53,6 @@ type attrRequest struct {
 	state   atomic.Int32
 	// done receives the result once, when the request was taken into a batch.
 	done chan attrResult
-}
-
-// attrResult is what a queued call returns.
-type attrResult struct {
-	stored *attrcache.Attr
-	err    error
 }
 
 // groupCommitter runs the workers of group commit.
@@ -213,8 +206,13 @@ func (c *groupCommitter) commit(batch []*attrRequest) {
 		c.metrics.ObserveBatchWait(start.Sub(req.arrived))
 	}
 	ctx, cancel := batchContext(batch)
-	results, err := c.db.setBatch(ctx, batch)
+	results, token, err := c.db.setAttrRows(ctx, rowsOfRequests(batch))
 	cancel()
+	if err != nil {
+		err = fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+	} else {
+		c.db.noteBatchLogged(batch, results, token)
+	}
 	c.metrics.ObserveBatch(len(batch), time.Since(start))
 
 	for i, req := range batch {
@@ -255,63 +253,23 @@ func isUnavailable(err error) bool {
 // setAlone writes the request in a transaction of its own, as SetAttrs without group commit
 // does.
 func (db *DB) setAlone(req *attrRequest) attrResult {
-	stored, err := db.setAttrsAlone(req.ctx, req.row.scope, []attrcache.AttrWrite{req.row.item}, req.row.now)
+	results, token, err := db.setAttrRows(req.ctx, []attrRow{req.row})
 	if err != nil {
 		return attrResult{err: err}
 	}
-	return attrResult{stored: stored[0]}
+	if results[0].err == nil {
+		db.noteLogged(req.ctx, token)
+	}
+	return results[0]
 }
 
-// setBatch writes the requests of batch (distinct keys) in one transaction and returns the result
-// of each, in order: its row as stored, or ErrNotFound when its session does not exist or has
-// ended at its now. An error fails the whole batch, and nothing of it is stored.
-func (db *DB) setBatch(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
-	results, err := db.setBatchTx(ctx, batch)
-	if err != nil {
-		return nil, fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+// rowsOfRequests returns the rows of batch, in its order.
+func rowsOfRequests(batch []*attrRequest) []attrRow {
+	rows := make([]attrRow, len(batch))
+	for i, req := range batch {
+		rows[i] = req.row
 	}
-	return results, nil
-}
-
-// setBatchTx does the work of setBatch: in one round trip when every request is of a user scope
-// and the batch fits in a packet, else in a transaction of statements one by one (setBatchIn).
-func (db *DB) setBatchTx(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
-	if !slices.ContainsFunc(batch, func(req *attrRequest) bool { return req.row.scope.IsSession() }) {
-		rows := make([]attrRow, len(batch))
-		for i, req := range batch {
-			rows[i] = req.row
-		}
-		stored, token, fits, err := db.upsertUserAttrs(ctx, rows)
-		if fits {
-			if err != nil {
-				return nil, err
-			}
-			results := make([]attrResult, len(batch))
-			for i, req := range batch {
-				results[i].stored = stored[req.row.key()]
-			}
-			db.noteBatchLogged(batch, results, token)
-			return results, nil
-		}
-	}
-	var results []attrResult
-	var token int64
-	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if results, err = db.setBatchIn(ctx, tx, batch); err != nil {
-			return err
-		}
-		stored := make([]*attrcache.Attr, len(results))
-		for i, r := range results {
-			stored[i] = r.stored
-		}
-		token, err = logChanges(ctx, tx, attrSets(stored))
-		return err
-	})
-	if err == nil {
-		db.noteBatchLogged(batch, results, token)
-	}
-	return results, err
+	return rows
 }
 
 // noteBatchLogged notes token (0: none), the log's mark of a committed batch, on the receipts of
@@ -327,44 +285,4 @@ func (db *DB) noteBatchLogged(batch []*attrRequest, results []attrResult, token 
 		}
 	}
 	db.noteLoggedShared(ctxs, token)
-}
-
-// setBatchIn does the work of setBatch in tx.
-func (db *DB) setBatchIn(ctx context.Context, tx *sql.Tx, batch []*attrRequest) ([]attrResult, error) {
-	scopes := make([]attrcache.AttrScope, len(batch))
-	for i, req := range batch {
-		scopes[i] = req.row.scope
-	}
-	ends, err := lockSessions(ctx, tx, scopes)
-	if err != nil {
-		return nil, fmt.Errorf("sessions: %w", err)
-	}
-	results := make([]attrResult, len(batch))
-	rows := make([]attrRow, 0, len(batch))
-	keys := make([]attrKey, 0, len(batch))
-	for i, req := range batch {
-		if req.row.scope.IsSession() {
-			if results[i].err = liveSession(ends, req.row.scope, req.row.now); results[i].err != nil {
-				continue
-			}
-		}
-		rows = append(rows, req.row)
-		keys = append(keys, req.row.key())
-	}
-	if len(rows) == 0 {
-		return results, nil
-	}
-	if err := db.writeAttrs(ctx, tx, rows, updateExisting); err != nil {
-		return nil, err
-	}
-	stored, err := stampAndReadBackKeys(ctx, tx, keys)
-	if err != nil {
-		return nil, err
-	}
-	for i, req := range batch {
-		if results[i].err == nil {
-			results[i].stored = stored[req.row.key()]
-		}
-	}
-	return results, nil
 }

@@ -40,27 +40,26 @@ import (
 // A write whose statements may not fit in one packet (rows of large values) goes statement by
 // statement instead, which splits the upsert.
 
-// oneTripStmtOverheadBytes bounds the text of a one-round-trip write besides its rows and keys.
-const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
-
-// oneTripKeyOverheadBytes bounds what a key adds to a condition of keysOfMany besides its
-// strings, were it alone in its scope.
-const oneTripKeyOverheadBytes = 96
-
-// upsertUserAttrs writes rows (distinct keys, of user scopes only) as writeAttrs (updating
-// existing rows) then stampAndReadBackKeys do, and logs them as set (changelog.go), in a
-// transaction of its own sent in one round trip, run again as inWriteTx does when InnoDB breaks
-// a deadlock with it, and returns the rows as stored and the token of the log's pending mark.
-// fits is false, and nothing is done, when the write may not fit in one packet: the caller
-// writes the rows statement by statement instead. Errors are mapped.
-func (db *DB) upsertUserAttrs(ctx context.Context, rows []attrRow) (stored map[attrKey]*attrcache.Attr, token int64, fits bool, err error) {
+// setUserAttrsInOneTrip is setAttrRows for rows of user scopes only, with no quota on, in a
+// transaction sent in one round trip (the statements of setAttrsByStatements, logging included),
+// run again as inWriteTx does when InnoDB breaks a deadlock with it. fits is false, and nothing
+// is done, when the write may not fit in one packet: the caller writes the rows statement by
+// statement instead. Errors are mapped.
+func (db *DB) setUserAttrsInOneTrip(ctx context.Context, rows []attrRow) (results []attrResult, token int64, fits bool, err error) {
 	token = newChangeToken()
 	query, args, keys, fits := db.oneTripUpsert(rows, token)
 	if !fits {
 		return nil, 0, false, nil
 	}
-	stored, err = db.runOneTrip(ctx, query, args, keys)
-	return stored, token, true, err
+	stored, err := db.runOneTrip(ctx, query, args, keys)
+	if err != nil {
+		return nil, 0, true, err
+	}
+	results = make([]attrResult, len(rows))
+	for i, row := range rows {
+		results[i].stored = stored[row.key()]
+	}
+	return results, token, true, nil
 }
 
 // oneTripUpsert returns the query that writes rows in one round trip, logged under token, its
@@ -86,13 +85,6 @@ func (db *DB) oneTripUpsert(rows []attrRow, token int64) (query string, args []a
 	args = append(append(args, keyArgs...), keyArgs...)
 	args = append(append(args, token), keyArgs...)
 	return query, args, keys, true
-}
-
-// oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, and its
-// key in the conditions of the UPDATE, the log's INSERT and the SELECT, quoted and escaped.
-func oneTripRowBytes(row attrRow) int {
-	return attrRowBytes(row) +
-		3*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
 }
 
 // runOneTrip runs query, a write of keys from oneTripUpsert, again while InnoDB rolls it back to
