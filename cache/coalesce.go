@@ -9,17 +9,11 @@ import (
 	"github.com/attrcache/attrcache/metrics"
 )
 
-// Coalescing: the Redis commands of concurrent callers (the reads of concurrent requests, the
-// updates of the writes one group-commit batch acknowledged together) go to Redis together, in
-// one pipeline per round trip, instead of one round trip per caller. A caller hands its commands
-// to the coalescer and waits; a sender takes them with every other call waiting at that moment,
-// up to maxCoalescedCmds commands, and sends them all in one pipeline. A call that finds the
-// senders idle goes at once, alone, so coalescing adds no wait of its own: calls share a round
-// trip only when they would otherwise have queued for connections. It saves system calls on both
-// sides, which is most of what a cached read costs.
-//
-// A caller's commands go in one pipeline and in order, so they are one round trip for it; with a
-// Cluster client the pipeline is split by node, as any pipeline is.
+// Coalescing: a caller hands its Redis commands to the coalescer and waits; a sender takes them
+// with every other call waiting at that moment, up to maxCoalescedCmds commands, and sends them
+// in one pipeline, each caller's in order. A call that finds the senders idle goes at once,
+// alone, so coalescing adds no wait of its own. With a Cluster client the pipeline is split by
+// node, as any pipeline is.
 
 // DefaultCoalescers is the number of pipelines the coalescer keeps in flight when
 // Options.Coalescers is 0. One carries more calls per pipeline than several would, so there are

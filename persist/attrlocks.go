@@ -10,35 +10,11 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// Attributes live in sso_attr, keyed by (user_id, ust_hash, name); ust_hash is the session's
-// hash for a session attribute and "" for a user attribute.
-//
-// Every write locks its rows in primary-key order (user, session hash, name, in byte order), so
-// that concurrent writes of the same keys wait for each other instead of deadlocking. A write to a
-// session's attributes first takes a shared lock on the live session row, which DeleteSession and
-// the purger take before the attributes too.
-//
-// Versions come from the version clock, the database's microseconds since the Unix epoch, and
-// never go backwards for a key, whatever that clock does: an update sets version =
-// GREATEST(version + 1, clock); a deletion raises its user's attr_version_floor (sso_user) to its
-// tombstone, GREATEST(floor + 1, clock, highest deleted version + 1); an inserted row gets
-// GREATEST(clock, floor + 1). The purger, and CreateAttrs over expired rows, raise the floor to
-// the versions they delete (a session's end raises nothing: its scope never comes back). Each of
-// those locks the user's row before the attribute rows, and an insert holds a shared lock on it
-// (the foreign key's check) from before it touches its row until it commits: a deletion of the
-// user's rows has raised the floor and committed before the insert's stamp reads it, or waits
-// for the insert to commit and gives a tombstone above the inserted row.
-//
-// The lists of keys (one per call, or per group-commit batch) go into one statement each:
-// MaxAttrItems keys fit in any server's default max_allowed_packet. The rows written, values and
-// all, are split into as many statements as the packet size needs.
-//
-// SetAttrs of user attributes, alone or in a group-commit batch, sends those same statements —
-// START TRANSACTION, the upsert, the UPDATE that stamps the versions, the SELECT that reads the
-// rows back, COMMIT — together, in one round trip instead of five (onetrip.go): each round trip
-// costs more than the statement it carries, and nothing of a user scope's write depends on an
-// answer before the COMMIT. A session scope's write needs lockSessions' answer before its upsert,
-// and a write too large for one packet needs several upserts: those go statement by statement.
+// Writes of attributes lock rows in primary-key order (user, session hash, name, in byte order),
+// and a write to a session's attributes first takes a shared lock on the live session row, as
+// DeleteSession and the purger do. Whatever deletes rows locks the user's sso_user row before
+// them and raises its attr_version_floor, so that a key's version never goes backwards
+// (ARCHITECTURE.md, "Attribute versions").
 
 // lockUserBeforeAttrs locks userID's row of sso_user until tx ends, before the transaction locks
 // any of the user's attributes, and reports whether the user exists; errors are mapped. With a

@@ -13,26 +13,11 @@ import (
 	"github.com/attrcache/attrcache/metrics"
 )
 
-// Group commit: SetAttrs calls that write one attribute are queued; each worker takes a batch of
-// them and commits it in one transaction — the sessions of the batch locked in one query, its
-// rows written by one sorted multi-row upsert (writeAttrs), stamped and read back together — and
-// only then hands each caller its own row.
-//
-// A batch of user attributes only sends its statements together, in one round trip
-// (setUserAttrsInOneTrip): with a round trip costing more than the statement it carries, five of them
-// per batch (begin, upsert, stamp, read back, commit) were what bounded a worker's batches per
-// second. A batch with a session attribute locks its sessions first and goes statement by
-// statement.
-//
-// A batch never holds two calls of the same key: the second closes the batch and starts the next
-// one of the same worker, so each caller gets the row as its own write left it, and of two calls
-// of one key the one that was queued first commits first.
-//
-// When the batch fails for a reason that may be one row's (an unknown user, a value that does not
-// fit), each of its calls runs again in a transaction of its own, so that each gets its own error
-// and the others are stored. An unreachable database, or a deadlock or conflict that outlasted
-// the retries (which ran until the callers' latest deadline), fails every call of the batch: a
-// call run alone would meet the same conflict, with its time spent.
+// Group commit: SetAttrs calls of one attribute are queued; a worker commits a batch of them in
+// one transaction (setAttrRows) and only then hands each caller its own row. A batch never holds
+// two calls of one key: the second starts the next batch, so the one queued first commits first.
+// A batch that fails for a reason that may be one row's runs each call again alone (each gets its
+// own error); an unreachable database, or a conflict that outlasted the retries, fails them all.
 
 // errCommitterClosed says that the committer no longer takes writes: the caller writes alone.
 var errCommitterClosed = errors.New("group commit is closed")

@@ -9,36 +9,12 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// One-round-trip writes. In a loaded service a round trip to MySQL costs a millisecond or more
-// (waiting for a CPU at both ends), more than the statements of a write of attributes take to
-// run, so a write of user attributes
-// (SetAttrs of a user scope, alone or as a group-commit batch of user scopes only) sends its
-// statements together, as one multi-statement query:
-//
-//	START TRANSACTION; <upsert>; <UPDATE stamping the inserted rows' versions>;
-//	<INSERT logging the rows as set (changelog.go)>; <INSERT marking the log row pending>;
-//	<SELECT reading back>; COMMIT
-//
-// They are the statements of the statement-by-statement path, in its order: the server runs them
-// one after the other and stops at the first that fails, so the inserted rows' versions are still
-// stamped once the upsert holds the locks of every row, and the version clock is read after any
-// lock wait (see stampVersions).
-// The parameters are interpolated on the client, as everywhere.
-//
-// The driver skips the results of START TRANSACTION, the upsert, the UPDATE and the INSERTs, so the query
-// returns the first failure among them and the SELECT, or the SELECT's rows (already: a
-// Rows.NextResultSet would skip them); closing the rows reads the result of COMMIT. As with a
-// COMMIT sent alone, a connection that breaks while the results are read leaves unknown whether
-// the write was committed.
-//
-// Only connections of a pool of their own (DB.oneTrip) accept several statements in one query,
-// so that no other query can carry a second statement. Each write takes one of them for itself
-// (sql.Conn). When the write fails, its connection may hold an open transaction with part of
-// the write, which the next write's START TRANSACTION would commit: the connection is rolled
-// back before it goes back to the pool, and closed instead when the ROLLBACK fails.
-//
-// A write whose statements may not fit in one packet (rows of large values) goes statement by
-// statement instead, which splits the upsert.
+// A one-round-trip write sends the statements of setAttrsByStatements, in their order, as one
+// multi-statement query: START TRANSACTION; upsert; stamp versions; log; mark pending; read back;
+// COMMIT. The server stops at the first that fails. Only connections of the pool DB.oneTrip
+// accept several statements in one query; a write that fails leaves its connection rolled back
+// or closed, never holding part of the write. As with a COMMIT sent alone, a connection that
+// breaks while the results are read leaves unknown whether the write was committed.
 
 // setUserAttrsInOneTrip is setAttrRows for rows of user scopes only, with no quota on, in a
 // transaction sent in one round trip (the statements of setAttrsByStatements, logging included),
