@@ -85,7 +85,7 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		if err := db.checkQuota(ctx, tx, scope, items, now); err != nil {
 			return err
 		}
-		if err := db.writeAttrs(ctx, tx, rowsOf(scope, items, now), failOnExisting); err != nil {
+		if err := db.insertAttrRows(ctx, tx, rowsOf(scope, items, now), failOnExisting); err != nil {
 			return err
 		}
 		var err error
@@ -139,7 +139,7 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 			return err
 		}
 		// Every row is live and locked: the upsert only updates.
-		if err := db.writeAttrs(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {
+		if err := db.insertAttrRows(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {
 			return err
 		}
 		if updated, err = stampAndReadBack(ctx, tx, scope, existing); err != nil {

@@ -98,7 +98,7 @@ func (db *DB) setAttrsByStatementsIn(ctx context.Context, tx *sql.Tx, rows []att
 			return nil, err
 		}
 	}
-	if err := db.writeAttrs(ctx, tx, live, updateExisting); err != nil {
+	if err := db.insertAttrRows(ctx, tx, live, updateExisting); err != nil {
 		return nil, err
 	}
 	keys := make([]attrKey, len(live))
@@ -183,10 +183,10 @@ func compareAttrRows(a, b attrRow) int {
 		strings.Compare(a.item.Name, b.item.Name))
 }
 
-// writeAttrs inserts rows (distinct keys) sorted in primary-key order, so that concurrent writes
+// insertAttrRows inserts rows (distinct keys) sorted in primary-key order, so that concurrent writes
 // lock their rows in the same order, and split into statements that each fit in the largest
 // packet the server accepts. onExisting says what happens to a row whose key is taken.
-func (db *DB) writeAttrs(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) error {
+func (db *DB) insertAttrRows(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) error {
 	sorted := sortedRows(rows)
 	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, attrRowBytes) {
 		stmt, args := insertAttrsStmt(batch, onExisting)
