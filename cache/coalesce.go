@@ -2,10 +2,11 @@ package cache
 
 import (
 	"context"
-	"sync"
+	"errors"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrcache/attrcache/internal/queue"
 	"github.com/attrcache/attrcache/metrics"
 )
 
@@ -37,21 +38,14 @@ type coalescedCall struct {
 type coalescer struct {
 	rdb     redis.UniversalClient
 	metrics *metrics.Metrics
-	// mu guards closed and sending on calls: close takes it for writing, so that it closes
-	// calls after every send under way.
-	mu      sync.RWMutex
-	closed  bool
-	calls   chan *coalescedCall
-	senders sync.WaitGroup
+	calls   *queue.Closable[*coalescedCall]
 }
 
 // newCoalescer starts senders goroutines sending pipelines on rdb, recording them on m (nil:
 // nowhere); close stops them.
 func newCoalescer(rdb redis.UniversalClient, senders int, m *metrics.Metrics) *coalescer {
-	c := &coalescer{rdb: rdb, metrics: m, calls: make(chan *coalescedCall, maxCoalescedCmds)}
-	for range senders {
-		c.senders.Go(c.send)
-	}
+	c := &coalescer{rdb: rdb, metrics: m}
+	c.calls = queue.New(maxCoalescedCmds, senders, c.send)
 	return c
 }
 
@@ -79,31 +73,17 @@ func (c *coalescer) do(ctx context.Context, cmds ...redis.Cmder) error {
 
 // handOver queues call for a sender, or, once the coalescer is closed, sends it at once.
 func (c *coalescer) handOver(call *coalescedCall) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
+	err := c.calls.Put(call.ctx, call)
+	if errors.Is(err, queue.ErrClosed) {
 		c.exec([]*coalescedCall{call})
 		return nil
 	}
-	select {
-	case c.calls <- call:
-		return nil
-	case <-call.ctx.Done():
-		return call.ctx.Err()
-	}
+	return err
 }
 
 // close stops the senders once every call already handed over has been sent. Calls made after
 // it send their commands themselves.
-func (c *coalescer) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.calls)
-	}
-	c.mu.Unlock()
-	c.senders.Wait()
-}
+func (c *coalescer) close() { c.calls.Close() }
 
 // mget returns the values of keys, which must share a hash slot, by one MGET sent through the
 // coalescer.
@@ -125,16 +105,17 @@ func newMGet(ctx context.Context, keys []string) *redis.SliceCmd {
 	return redis.NewSliceCmd(ctx, args...)
 }
 
-// send sends the calls it receives, each with the calls waiting behind it, until close.
-func (c *coalescer) send() {
+// send sends the calls it receives, each with the calls waiting behind it, until calls is
+// closed.
+func (c *coalescer) send(calls <-chan *coalescedCall) {
 	batch := make([]*coalescedCall, 0, 64)
-	for first := range c.calls {
+	for first := range calls {
 		batch = append(batch[:0], first)
 		n := len(first.cmds)
 	collect:
 		for n < maxCoalescedCmds {
 			select {
-			case call, open := <-c.calls:
+			case call, open := <-calls:
 				if !open {
 					break collect
 				}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/internal/queue"
 	"github.com/attrcache/attrcache/metrics"
 )
 
@@ -45,27 +45,14 @@ type groupCommitter struct {
 	db      *DB
 	cfg     GroupCommit
 	metrics *metrics.Metrics
-
-	// mu guards closed and sending on queue: close takes it for writing, so that it closes the
-	// queue after every send under way.
-	mu      sync.RWMutex
-	closed  bool
-	queue   chan *attrRequest
-	workers sync.WaitGroup
+	queue   *queue.Closable[*attrRequest]
 }
 
 // startGroupCommitter starts cfg.Workers workers that commit batches of writes in db, recording
 // on m (nil: nowhere).
 func startGroupCommitter(db *DB, cfg GroupCommit, m *metrics.Metrics) *groupCommitter {
-	c := &groupCommitter{
-		db:      db,
-		cfg:     cfg,
-		metrics: m,
-		queue:   make(chan *attrRequest, cfg.Workers*cfg.MaxRows),
-	}
-	for range cfg.Workers {
-		c.workers.Go(c.work)
-	}
+	c := &groupCommitter{db: db, cfg: cfg, metrics: m}
+	c.queue = queue.New(cfg.Workers*cfg.MaxRows, cfg.Workers, c.work)
 	return c
 }
 
@@ -93,53 +80,42 @@ func (c *groupCommitter) set(ctx context.Context, row attrRow) (*attrcache.Attr,
 // enqueue puts req on the queue, unless the committer is closed (errCommitterClosed) or ctx
 // ends first.
 func (c *groupCommitter) enqueue(ctx context.Context, req *attrRequest) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
+	err := c.queue.Put(ctx, req)
+	switch {
+	case errors.Is(err, queue.ErrClosed):
 		return errCommitterClosed
+	case err != nil:
+		return fmt.Errorf("queueing for group commit: %w", mapError(err))
 	}
-	select {
-	case c.queue <- req:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("queueing for group commit: %w", mapError(ctx.Err()))
-	}
+	return nil
 }
 
 // close stops queueing, waits until the workers have committed every queued request, and
 // returns. Calling it again does nothing.
-func (c *groupCommitter) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.queue)
-	}
-	c.mu.Unlock()
-	c.workers.Wait()
-}
+func (c *groupCommitter) close() { c.queue.Close() }
 
-// work commits batches until the queue is closed and empty.
-func (c *groupCommitter) work() {
+// work commits batches of requests until it is closed and empty.
+func (c *groupCommitter) work(requests <-chan *attrRequest) {
 	var next *attrRequest // the request that closed the last batch, first of the next
 	for {
 		first := next
 		if first == nil {
 			var open bool
-			if first, open = <-c.queue; !open {
+			if first, open = <-requests; !open {
 				return
 			}
 		}
 		var batch []*attrRequest
-		batch, next = c.collect(first)
+		batch, next = c.collect(requests, first)
 		c.commit(batch)
 	}
 }
 
-// collect returns the batch that starts with first: the requests that follow it on the queue,
+// collect returns the batch that starts with first: the requests that follow it on requests,
 // until the batch is full, MaxWait has passed since first arrived (or, with MaxWait 0, the queue
 // is empty), or the queue is closed. A request of a key already in the batch closes it and is
 // returned as next, to start the next batch.
-func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next *attrRequest) {
+func (c *groupCommitter) collect(requests <-chan *attrRequest, first *attrRequest) (batch []*attrRequest, next *attrRequest) {
 	batch = append(make([]*attrRequest, 0, c.cfg.MaxRows), first)
 	keys := map[attrKey]bool{first.row.key(): true}
 	var deadline <-chan time.Time
@@ -147,7 +123,7 @@ func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next
 		var req *attrRequest
 		var open bool
 		select {
-		case req, open = <-c.queue:
+		case req, open = <-requests:
 		default:
 			if deadline == nil {
 				wait := c.cfg.MaxWait - time.Since(first.arrived)
@@ -159,7 +135,7 @@ func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next
 				deadline = timer.C
 			}
 			select {
-			case req, open = <-c.queue:
+			case req, open = <-requests:
 			case <-deadline:
 				return batch, nil
 			}
