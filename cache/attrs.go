@@ -253,7 +253,7 @@ func (a *AttrStore) load(ctx context.Context, scope attrcache.AttrScope, names [
 			writes = append(writes, absentWrite(keys[i], writeTime.Add(a.s.absentTTL)).withBudget(budget, a.s.absentMax))
 			continue
 		}
-		w, err := attrWrite(keys[i], attr, writeTime)
+		w, err := attrCopyWrite(keys[i], attr, writeTime)
 		if err != nil {
 			a.s.warn(ctx, "cache: not filling", keys[i], err)
 			continue
@@ -273,7 +273,7 @@ func (a *AttrStore) store(ctx context.Context, scope attrcache.AttrScope, attrs 
 	ok := true
 	for _, attr := range attrs {
 		key := prefix + attr.Name
-		w, err := attrWrite(key, attr, writeTime)
+		w, err := attrCopyWrite(key, attr, writeTime)
 		if err != nil {
 			a.s.invalidate(ctx, err, key)
 			ok = false
@@ -284,10 +284,10 @@ func (a *AttrStore) store(ctx context.Context, scope attrcache.AttrScope, attrs 
 	return a.s.update(ctx, writes...) && ok
 }
 
-// attrWrite returns the write that caches attr at key until it expires, or for good when it
+// attrCopyWrite returns the write that caches attr at key until it expires, or for good when it
 // never does. A copy that has expired at now becomes a tombstone of its version instead: the key
 // then keeps out the older copies, as the copy itself would have until it expired.
-func attrWrite(key string, attr *attrcache.Attr, now time.Time) (write, error) {
+func attrCopyWrite(key string, attr *attrcache.Attr, now time.Time) (write, error) {
 	if !attr.Live(now) {
 		return versionedTombstoneWrite(key, attr.Version, now.Add(tombstoneTTL)), nil
 	}

@@ -443,9 +443,9 @@ func TestAttrTombstoneBeatsRacingFill(t *testing.T) {
 			if _, err := a.DeleteAttrs(ctx, scope, []string{"x"}, attrcache.Now()); err != nil {
 				t.Fatalf("DeleteAttrs: %v", err)
 			}
-			w, err := attrWrite(a.s.keys.attrPrefix(scope)+"x", loaded["x"], time.Now())
+			w, err := attrCopyWrite(a.s.keys.attrPrefix(scope)+"x", loaded["x"], time.Now())
 			if err != nil {
-				t.Fatalf("attrWrite: %v", err)
+				t.Fatalf("attrCopyWrite: %v", err)
 			}
 			a.s.fill(ctx, w)
 

@@ -2,24 +2,19 @@ package cache
 
 import (
 	"context"
-	"sync"
+	"errors"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrcache/attrcache/internal/queue"
 	"github.com/attrcache/attrcache/metrics"
 )
 
-// Coalescing: the Redis commands of concurrent callers (the reads of concurrent requests, the
-// updates of the writes one group-commit batch acknowledged together) go to Redis together, in
-// one pipeline per round trip, instead of one round trip per caller. A caller hands its commands
-// to the coalescer and waits; a sender takes them with every other call waiting at that moment,
-// up to maxCoalescedCmds commands, and sends them all in one pipeline. A call that finds the
-// senders idle goes at once, alone, so coalescing adds no wait of its own: calls share a round
-// trip only when they would otherwise have queued for connections. It saves system calls on both
-// sides, which is most of what a cached read costs.
-//
-// A caller's commands go in one pipeline and in order, so they are one round trip for it; with a
-// Cluster client the pipeline is split by node, as any pipeline is.
+// Coalescing: a caller hands its Redis commands to the coalescer and waits; a sender takes them
+// with every other call waiting at that moment, up to maxCoalescedCmds commands, and sends them
+// in one pipeline, each caller's in order. A call that finds the senders idle goes at once,
+// alone, so coalescing adds no wait of its own. With a Cluster client the pipeline is split by
+// node, as any pipeline is.
 
 // DefaultCoalescers is the number of pipelines the coalescer keeps in flight when
 // Options.Coalescers is 0. One carries more calls per pipeline than several would, so there are
@@ -43,21 +38,14 @@ type coalescedCall struct {
 type coalescer struct {
 	rdb     redis.UniversalClient
 	metrics *metrics.Metrics
-	// mu guards closed and sending on calls: close takes it for writing, so that it closes
-	// calls after every send under way.
-	mu      sync.RWMutex
-	closed  bool
-	calls   chan *coalescedCall
-	senders sync.WaitGroup
+	calls   *queue.Closable[*coalescedCall]
 }
 
 // newCoalescer starts senders goroutines sending pipelines on rdb, recording them on m (nil:
 // nowhere); close stops them.
 func newCoalescer(rdb redis.UniversalClient, senders int, m *metrics.Metrics) *coalescer {
-	c := &coalescer{rdb: rdb, metrics: m, calls: make(chan *coalescedCall, maxCoalescedCmds)}
-	for range senders {
-		c.senders.Go(c.send)
-	}
+	c := &coalescer{rdb: rdb, metrics: m}
+	c.calls = queue.New(maxCoalescedCmds, senders, c.send)
 	return c
 }
 
@@ -85,31 +73,17 @@ func (c *coalescer) do(ctx context.Context, cmds ...redis.Cmder) error {
 
 // handOver queues call for a sender, or, once the coalescer is closed, sends it at once.
 func (c *coalescer) handOver(call *coalescedCall) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
+	err := c.calls.Put(call.ctx, call)
+	if errors.Is(err, queue.ErrClosed) {
 		c.exec([]*coalescedCall{call})
 		return nil
 	}
-	select {
-	case c.calls <- call:
-		return nil
-	case <-call.ctx.Done():
-		return call.ctx.Err()
-	}
+	return err
 }
 
 // close stops the senders once every call already handed over has been sent. Calls made after
 // it send their commands themselves.
-func (c *coalescer) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.calls)
-	}
-	c.mu.Unlock()
-	c.senders.Wait()
-}
+func (c *coalescer) close() { c.calls.Close() }
 
 // mget returns the values of keys, which must share a hash slot, by one MGET sent through the
 // coalescer.
@@ -131,16 +105,17 @@ func newMGet(ctx context.Context, keys []string) *redis.SliceCmd {
 	return redis.NewSliceCmd(ctx, args...)
 }
 
-// send sends the calls it receives, each with the calls waiting behind it, until close.
-func (c *coalescer) send() {
+// send sends the calls it receives, each with the calls waiting behind it, until calls is
+// closed.
+func (c *coalescer) send(calls <-chan *coalescedCall) {
 	batch := make([]*coalescedCall, 0, 64)
-	for first := range c.calls {
+	for first := range calls {
 		batch = append(batch[:0], first)
 		n := len(first.cmds)
 	collect:
 		for n < maxCoalescedCmds {
 			select {
-			case call, open := <-c.calls:
+			case call, open := <-calls:
 				if !open {
 					break collect
 				}

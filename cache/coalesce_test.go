@@ -95,7 +95,7 @@ func TestCoalescerSharesOnePipelineAmongWaitingCalls(t *testing.T) {
 		gets[i] = redis.NewStringCmd(ctx, "get", key(i))
 		wg.Go(func() { errs[i] = co.do(ctx, set, gets[i]) })
 	}
-	waitFor(t, "the callers to queue", func() bool { return len(co.calls) == callers })
+	waitFor(t, "the callers to queue", func() bool { return co.calls.Len() == callers })
 	close(gate.open)
 	wg.Wait()
 	if err := <-firstDone; err != nil {
@@ -144,7 +144,7 @@ func TestCoalescerCancelAndClose(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	result := make(chan error, 1)
 	go func() { result <- co.do(cancelled, redis.NewStatusCmd(cancelled, "ping")) }()
-	waitFor(t, "the call to queue", func() bool { return len(co.calls) == 1 })
+	waitFor(t, "the call to queue", func() bool { return co.calls.Len() == 1 })
 	cancel()
 	if err := <-result; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: got %v, want context.Canceled", err)

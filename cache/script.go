@@ -10,29 +10,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// writeScript is the only way anything is stored in Redis. KEYS[1] is the key, ARGV[1] the value
-// (an encoded value, a tombstone or the absent marker), ARGV[2] the value's version, ARGV[3] when
-// the key expires (Unix milliseconds; 0: never, which Store.apply never sends).
-//
-// A value or a versioned tombstone is stored only if the key is absent, holds no version (the
-// absent marker, or something malformed) or holds an older or equal version: a fill that read the
-// inner store before a write committed can never replace what that write stored, and a deletion's
-// tombstone, whose version is above every row it deleted, replaces the older copies and refuses
-// them until a newer write stores its row.
-//
-// A floor (ARGV[1] "f<version>", ARGV[2] its version) is stored unless the key holds the final
-// tombstone or a value, tombstone or floor of that version or a higher one: it makes an older
-// copy unservable, and gives way to the value it stands for or anything newer.
-//
-// The final tombstone ("x" alone) replaces anything and nothing but itself replaces it, so a fill
-// racing a deletion cannot bring a session or a user back. It expires at ARGV[3], or sooner when
-// the value it replaces would have expired sooner (a session's natural end): past that point no
-// fill would store it anyway.
-//
-// The absent marker is stored only where the key does not exist, and, when KEYS[2] is given (the
-// user's absent budget), only while the budget has counted fewer than ARGV[4] markers: storing
-// one counts it and keeps the budget until the latest expiry of the markers it counted, so that
-// a user never has more than ARGV[4] markers at once. The budget holds "<count>:<expiry ms>".
+// writeScript is the only way anything is stored in Redis. KEYS[1] is the key, ARGV[1] the value,
+// ARGV[2] its version, ARGV[3] when the key expires (Unix ms; 0: never). It stores:
+//   - a value or a versioned tombstone only over an absent key, one holding no version (the
+//     absent marker, or something malformed) or an older or equal version;
+//   - a floor ("f<version>") unless the key holds the final tombstone or anything of that
+//     version or higher;
+//   - the final tombstone ("x") over anything, and nothing replaces it; it expires at ARGV[3] or
+//     when the value it replaced would have, whichever is sooner;
+//   - the absent marker only where the key does not exist and, with KEYS[2] (the user's absent
+//     budget, "<count>:<expiry ms>"), while the budget counts fewer than ARGV[4] markers; storing
+//     one counts it and keeps the budget until the latest expiry of the markers it counted.
 //
 // It returns 1 when it stored the value, 0 when it refused.
 var writeScript = redis.NewScript(writeScriptSource)

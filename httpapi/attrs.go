@@ -60,19 +60,19 @@ func (s *server) attrEndpoint(scope attrScope, op attrOp) endpoint {
 	}
 }
 
-// attrWrite is a many-item write of sso.AttrAPI, as a method expression.
-type attrWrite func(attrs *sso.AttrAPI, ctx context.Context, items []sso.AttrItem, opts ...sso.AttrOption) error
+// manyItemWriteMethod is a many-item write of sso.AttrAPI, as a method expression.
+type manyItemWriteMethod func(attrs *sso.AttrAPI, ctx context.Context, items []sso.AttrItem, opts ...sso.AttrOption) error
 
 // The write operations: PUT (set), POST (create) and PATCH (update).
 var (
-	setAttrs    = writeAttrs((*sso.AttrAPI).SetMany)
-	createAttrs = writeAttrs((*sso.AttrAPI).CreateMany)
-	updateAttrs = writeAttrs((*sso.AttrAPI).UpdateMany)
+	setAttrs    = attrWriteOp((*sso.AttrAPI).SetMany)
+	createAttrs = attrWriteOp((*sso.AttrAPI).CreateMany)
+	updateAttrs = attrWriteOp((*sso.AttrAPI).UpdateMany)
 )
 
-// writeAttrs returns the operation that writes the attributes readAttrItems reads, with the
+// attrWriteOp returns the operation that writes the attributes readAttrItems reads, with the
 // top-level expiration and encrypt as the defaults of every item, and answers the ok envelope.
-func writeAttrs(write attrWrite) attrOp {
+func attrWriteOp(write manyItemWriteMethod) attrOp {
 	return func(in *input) attrAction {
 		opts := []sso.AttrOption{sso.Expiration(int64(in.Int("expiration"))), sso.Encrypt(in.Bool("encrypt"))}
 		items, err := readAttrItems(in)

@@ -12,11 +12,9 @@ import (
 )
 
 // rawClient sends the load's requests over keep-alive connections of its own: each request is
-// written by hand in one write, and its answer read with http.ReadResponse. net/http's Transport
-// runs two goroutines per connection and hands every request and answer between them, which
-// cost the load generator about 65 µs of CPU per request against about 35 µs this way: two-thirds
-// of what a cached read costs attrcache, taken from attrcache on a machine the two share. Plain
-// http only (an https target uses the configured *http.Client).
+// written by hand in one write, and its answer read with http.ReadResponse, which costs the load
+// generator less CPU than net/http's Transport (README's benchmark notes give the figures).
+// Plain http only (an https target uses the configured *http.Client).
 type rawClient struct {
 	addr    string // host:port to dial
 	host    string // the Host header

@@ -689,7 +689,7 @@ func TestConcurrentWritesInOppositeOrders(t *testing.T) {
 		setOnce := func(items []attrcache.AttrWrite) func(ctx context.Context) error {
 			return func(ctx context.Context) error {
 				return testDB.inTx(ctx, nil, func(tx *sql.Tx) error {
-					_, err := testDB.setAttrsIn(ctx, tx, scope, items, attrcache.Now())
+					_, err := testDB.setAttrsByStatementsIn(ctx, tx, rowsOf(scope, items, attrcache.Now()))
 					return err
 				})
 			}

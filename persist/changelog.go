@@ -15,18 +15,11 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// The change log (migration 0007). Every transaction that changes a row Redis may hold a copy of
-// (attributes set or deleted, a user updated or deleted, a session renewed or deleted) inserts,
-// before it commits, a row of sso_change listing the rows it touched (more than one when the list
-// is long), and for each a row of sso_change_pending, all under one random token. After the
-// commit the store notes the token on
-// the caller's attrcache.ChangeReceipt; once the cache has stored the change it calls Applied,
-// and the token is forgotten (deleted) in the background, many at once. A token nobody forgot
-// (the writer died, or lost Redis) is found by the relay of any instance
-// (PendingChanges) and applied from the log.
-//
-// entries holds one line per row, fields separated by tabs, the name last (names hold no
-// control characters):
+// The change log (migration 0007): a transaction that changes a row Redis may hold a copy of
+// inserts, before it commits, rows of sso_change listing the rows it touched, each marked in
+// sso_change_pending under one random token, noted on the caller's attrcache.ChangeReceipt and
+// forgotten once the cache has applied it; the relay applies what nobody forgot. entries holds
+// one line per row, fields separated by tabs, the name last (names hold no control characters):
 //
 //	<kind> <op> <user_id> <session hash> <version> <expiry µs since 1970, 0: none> <name>
 //

@@ -74,18 +74,12 @@ var (
 )
 
 // Open opens a connection pool to the database named in dsn (a go-sql-driver DSN) and pings it.
-// Whatever the DSN says, times are parsed into time.Time and exchanged in UTC to the
-// microsecond, parameters are interpolated on the client (one round trip per statement), the
-// session is in strict SQL mode, and connecting times out after 5 seconds unless the DSN sets
-// a timeout. The pool holds at most 64 connections, keeps up to 64 idle (WithPoolSize changes
-// both), and recycles each after 30 minutes (5 idle). keys seals and opens e-mail addresses and
-// TOTP keys. The size of the largest statement the server and the driver accept is read once,
-// here. Besides the pool, a second one of the group-commit workers plus 4 connections, with the
-// same settings, sends the statements of a write of user attributes together (onetrip.go).
-// On a node of a Galera cluster, every session reads after the writes the cluster committed
-// before (wsrep_sync_wait with its READ bit). opts turn on group commit (WithGroupCommit) and
-// metrics (WithMetrics); an option with a bad value is an error. A server that cannot be reached
-// gives an attrcache.Unavailable error.
+// Whatever the DSN says, times are exchanged in UTC to the microsecond, parameters are
+// interpolated on the client, the session is in strict SQL mode, and connecting times out after
+// defaultDialTimeout unless the DSN sets a timeout; on a Galera node every session reads after
+// the writes the cluster committed before. keys seals and opens e-mail addresses and TOTP keys.
+// opts set the pool size, group commit, a quota and metrics; an option with a bad value is an
+// error. A server that cannot be reached gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("persist: open: no keyring")

@@ -2,38 +2,22 @@ package persist
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/internal/queue"
 	"github.com/attrcache/attrcache/metrics"
 )
 
-// Group commit: SetAttrs calls that write one attribute are queued; each worker takes a batch of
-// them and commits it in one transaction — the sessions of the batch locked in one query, its
-// rows written by one sorted multi-row upsert (writeAttrs), stamped and read back together — and
-// only then hands each caller its own row.
-//
-// A batch of user attributes only sends its statements together, in one round trip
-// (upsertUserAttrs): with a round trip costing more than the statement it carries, five of them
-// per batch (begin, upsert, stamp, read back, commit) were what bounded a worker's batches per
-// second. A batch with a session attribute locks its sessions first and goes statement by
-// statement.
-//
-// A batch never holds two calls of the same key: the second closes the batch and starts the next
-// one of the same worker, so each caller gets the row as its own write left it, and of two calls
-// of one key the one that was queued first commits first.
-//
-// When the batch fails for a reason that may be one row's (an unknown user, a value that does not
-// fit), each of its calls runs again in a transaction of its own, so that each gets its own error
-// and the others are stored. An unreachable database, or a deadlock or conflict that outlasted
-// the retries (which ran until the callers' latest deadline), fails every call of the batch: a
-// call run alone would meet the same conflict, with its time spent.
+// Group commit: SetAttrs calls of one attribute are queued; a worker commits a batch of them in
+// one transaction (setAttrRows) and only then hands each caller its own row. A batch never holds
+// two calls of one key: the second starts the next batch, so the one queued first commits first.
+// A batch that fails for a reason that may be one row's runs each call again alone (each gets its
+// own error); an unreachable database, or a conflict that outlasted the retries, fails them all.
 
 // errCommitterClosed says that the committer no longer takes writes: the caller writes alone.
 var errCommitterClosed = errors.New("group commit is closed")
@@ -56,38 +40,19 @@ type attrRequest struct {
 	done chan attrResult
 }
 
-// attrResult is what a queued call returns.
-type attrResult struct {
-	stored *attrcache.Attr
-	err    error
-}
-
 // groupCommitter runs the workers of group commit.
 type groupCommitter struct {
 	db      *DB
 	cfg     GroupCommit
 	metrics *metrics.Metrics
-
-	// mu guards closed and sending on queue: close takes it for writing, so that it closes the
-	// queue after every send under way.
-	mu      sync.RWMutex
-	closed  bool
-	queue   chan *attrRequest
-	workers sync.WaitGroup
+	queue   *queue.Closable[*attrRequest]
 }
 
 // startGroupCommitter starts cfg.Workers workers that commit batches of writes in db, recording
 // on m (nil: nowhere).
 func startGroupCommitter(db *DB, cfg GroupCommit, m *metrics.Metrics) *groupCommitter {
-	c := &groupCommitter{
-		db:      db,
-		cfg:     cfg,
-		metrics: m,
-		queue:   make(chan *attrRequest, cfg.Workers*cfg.MaxRows),
-	}
-	for range cfg.Workers {
-		c.workers.Go(c.work)
-	}
+	c := &groupCommitter{db: db, cfg: cfg, metrics: m}
+	c.queue = queue.New(cfg.Workers*cfg.MaxRows, cfg.Workers, c.work)
 	return c
 }
 
@@ -115,53 +80,42 @@ func (c *groupCommitter) set(ctx context.Context, row attrRow) (*attrcache.Attr,
 // enqueue puts req on the queue, unless the committer is closed (errCommitterClosed) or ctx
 // ends first.
 func (c *groupCommitter) enqueue(ctx context.Context, req *attrRequest) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
+	err := c.queue.Put(ctx, req)
+	switch {
+	case errors.Is(err, queue.ErrClosed):
 		return errCommitterClosed
+	case err != nil:
+		return fmt.Errorf("queueing for group commit: %w", mapError(err))
 	}
-	select {
-	case c.queue <- req:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("queueing for group commit: %w", mapError(ctx.Err()))
-	}
+	return nil
 }
 
 // close stops queueing, waits until the workers have committed every queued request, and
 // returns. Calling it again does nothing.
-func (c *groupCommitter) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.queue)
-	}
-	c.mu.Unlock()
-	c.workers.Wait()
-}
+func (c *groupCommitter) close() { c.queue.Close() }
 
-// work commits batches until the queue is closed and empty.
-func (c *groupCommitter) work() {
+// work commits batches of requests until it is closed and empty.
+func (c *groupCommitter) work(requests <-chan *attrRequest) {
 	var next *attrRequest // the request that closed the last batch, first of the next
 	for {
 		first := next
 		if first == nil {
 			var open bool
-			if first, open = <-c.queue; !open {
+			if first, open = <-requests; !open {
 				return
 			}
 		}
 		var batch []*attrRequest
-		batch, next = c.collect(first)
+		batch, next = c.collect(requests, first)
 		c.commit(batch)
 	}
 }
 
-// collect returns the batch that starts with first: the requests that follow it on the queue,
+// collect returns the batch that starts with first: the requests that follow it on requests,
 // until the batch is full, MaxWait has passed since first arrived (or, with MaxWait 0, the queue
 // is empty), or the queue is closed. A request of a key already in the batch closes it and is
 // returned as next, to start the next batch.
-func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next *attrRequest) {
+func (c *groupCommitter) collect(requests <-chan *attrRequest, first *attrRequest) (batch []*attrRequest, next *attrRequest) {
 	batch = append(make([]*attrRequest, 0, c.cfg.MaxRows), first)
 	keys := map[attrKey]bool{first.row.key(): true}
 	var deadline <-chan time.Time
@@ -169,7 +123,7 @@ func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next
 		var req *attrRequest
 		var open bool
 		select {
-		case req, open = <-c.queue:
+		case req, open = <-requests:
 		default:
 			if deadline == nil {
 				wait := c.cfg.MaxWait - time.Since(first.arrived)
@@ -181,7 +135,7 @@ func (c *groupCommitter) collect(first *attrRequest) (batch []*attrRequest, next
 				deadline = timer.C
 			}
 			select {
-			case req, open = <-c.queue:
+			case req, open = <-requests:
 			case <-deadline:
 				return batch, nil
 			}
@@ -213,8 +167,13 @@ func (c *groupCommitter) commit(batch []*attrRequest) {
 		c.metrics.ObserveBatchWait(start.Sub(req.arrived))
 	}
 	ctx, cancel := batchContext(batch)
-	results, err := c.db.setBatch(ctx, batch)
+	results, token, err := c.db.setAttrRows(ctx, rowsOfRequests(batch))
 	cancel()
+	if err != nil {
+		err = fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+	} else {
+		c.db.noteBatchLogged(batch, results, token)
+	}
 	c.metrics.ObserveBatch(len(batch), time.Since(start))
 
 	for i, req := range batch {
@@ -255,63 +214,23 @@ func isUnavailable(err error) bool {
 // setAlone writes the request in a transaction of its own, as SetAttrs without group commit
 // does.
 func (db *DB) setAlone(req *attrRequest) attrResult {
-	stored, err := db.setAttrsAlone(req.ctx, req.row.scope, []attrcache.AttrWrite{req.row.item}, req.row.now)
+	results, token, err := db.setAttrRows(req.ctx, []attrRow{req.row})
 	if err != nil {
 		return attrResult{err: err}
 	}
-	return attrResult{stored: stored[0]}
+	if results[0].err == nil {
+		db.noteLogged(req.ctx, token)
+	}
+	return results[0]
 }
 
-// setBatch writes the requests of batch (distinct keys) in one transaction and returns the result
-// of each, in order: its row as stored, or ErrNotFound when its session does not exist or has
-// ended at its now. An error fails the whole batch, and nothing of it is stored.
-func (db *DB) setBatch(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
-	results, err := db.setBatchTx(ctx, batch)
-	if err != nil {
-		return nil, fmt.Errorf("group commit of %d attributes: %w", len(batch), err)
+// rowsOfRequests returns the rows of batch, in its order.
+func rowsOfRequests(batch []*attrRequest) []attrRow {
+	rows := make([]attrRow, len(batch))
+	for i, req := range batch {
+		rows[i] = req.row
 	}
-	return results, nil
-}
-
-// setBatchTx does the work of setBatch: in one round trip when every request is of a user scope
-// and the batch fits in a packet, else in a transaction of statements one by one (setBatchIn).
-func (db *DB) setBatchTx(ctx context.Context, batch []*attrRequest) ([]attrResult, error) {
-	if !slices.ContainsFunc(batch, func(req *attrRequest) bool { return req.row.scope.IsSession() }) {
-		rows := make([]attrRow, len(batch))
-		for i, req := range batch {
-			rows[i] = req.row
-		}
-		stored, token, fits, err := db.upsertUserAttrs(ctx, rows)
-		if fits {
-			if err != nil {
-				return nil, err
-			}
-			results := make([]attrResult, len(batch))
-			for i, req := range batch {
-				results[i].stored = stored[req.row.key()]
-			}
-			db.noteBatchLogged(batch, results, token)
-			return results, nil
-		}
-	}
-	var results []attrResult
-	var token int64
-	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if results, err = db.setBatchIn(ctx, tx, batch); err != nil {
-			return err
-		}
-		stored := make([]*attrcache.Attr, len(results))
-		for i, r := range results {
-			stored[i] = r.stored
-		}
-		token, err = logChanges(ctx, tx, attrSets(stored))
-		return err
-	})
-	if err == nil {
-		db.noteBatchLogged(batch, results, token)
-	}
-	return results, err
+	return rows
 }
 
 // noteBatchLogged notes token (0: none), the log's mark of a committed batch, on the receipts of
@@ -327,44 +246,4 @@ func (db *DB) noteBatchLogged(batch []*attrRequest, results []attrResult, token 
 		}
 	}
 	db.noteLoggedShared(ctxs, token)
-}
-
-// setBatchIn does the work of setBatch in tx.
-func (db *DB) setBatchIn(ctx context.Context, tx *sql.Tx, batch []*attrRequest) ([]attrResult, error) {
-	scopes := make([]attrcache.AttrScope, len(batch))
-	for i, req := range batch {
-		scopes[i] = req.row.scope
-	}
-	ends, err := lockSessions(ctx, tx, scopes)
-	if err != nil {
-		return nil, fmt.Errorf("sessions: %w", err)
-	}
-	results := make([]attrResult, len(batch))
-	rows := make([]attrRow, 0, len(batch))
-	keys := make([]attrKey, 0, len(batch))
-	for i, req := range batch {
-		if req.row.scope.IsSession() {
-			if results[i].err = liveSession(ends, req.row.scope, req.row.now); results[i].err != nil {
-				continue
-			}
-		}
-		rows = append(rows, req.row)
-		keys = append(keys, req.row.key())
-	}
-	if len(rows) == 0 {
-		return results, nil
-	}
-	if err := db.writeAttrs(ctx, tx, rows, updateExisting); err != nil {
-		return nil, err
-	}
-	stored, err := stampAndReadBackKeys(ctx, tx, keys)
-	if err != nil {
-		return nil, err
-	}
-	for i, req := range batch {
-		if results[i].err == nil {
-			results[i].stored = stored[req.row.key()]
-		}
-	}
-	return results, nil
 }

@@ -122,7 +122,7 @@ func blockWorker(t *testing.T, db *DB) (release func() error) {
 }
 
 // queued returns how many writes wait in db's queue.
-func queued(db *DB) int { return len(db.committer.queue) }
+func queued(db *DB) int { return db.committer.queue.Len() }
 
 func TestGroupCommitFormsBatches(t *testing.T) {
 	const writes = 20
@@ -330,9 +330,7 @@ func TestGroupCommitCloseFlushesQueuedWrites(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
 	waitFor(t, "Close to stop queueing", func() bool {
-		db.committer.mu.RLock()
-		defer db.committer.mu.RUnlock()
-		return db.committer.closed
+		return db.committer.queue.Closed()
 	})
 	if err := release(); err != nil {
 		t.Errorf("the blocked write: %v", err)

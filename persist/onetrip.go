@@ -9,58 +9,33 @@ import (
 	"github.com/attrcache/attrcache"
 )
 
-// One-round-trip writes. In a loaded service a round trip to MySQL costs a millisecond or more
-// (waiting for a CPU at both ends), more than the statements of a write of attributes take to
-// run, so a write of user attributes
-// (SetAttrs of a user scope, alone or as a group-commit batch of user scopes only) sends its
-// statements together, as one multi-statement query:
-//
-//	START TRANSACTION; <upsert>; <UPDATE stamping the inserted rows' versions>;
-//	<INSERT logging the rows as set (changelog.go)>; <INSERT marking the log row pending>;
-//	<SELECT reading back>; COMMIT
-//
-// They are the statements of the statement-by-statement path, in its order: the server runs them
-// one after the other and stops at the first that fails, so the inserted rows' versions are still
-// stamped once the upsert holds the locks of every row, and the version clock is read after any
-// lock wait (see stampVersions).
-// The parameters are interpolated on the client, as everywhere.
-//
-// The driver skips the results of START TRANSACTION, the upsert, the UPDATE and the INSERTs, so the query
-// returns the first failure among them and the SELECT, or the SELECT's rows (already: a
-// Rows.NextResultSet would skip them); closing the rows reads the result of COMMIT. As with a
-// COMMIT sent alone, a connection that breaks while the results are read leaves unknown whether
-// the write was committed.
-//
-// Only connections of a pool of their own (DB.oneTrip) accept several statements in one query,
-// so that no other query can carry a second statement. Each write takes one of them for itself
-// (sql.Conn). When the write fails, its connection may hold an open transaction with part of
-// the write, which the next write's START TRANSACTION would commit: the connection is rolled
-// back before it goes back to the pool, and closed instead when the ROLLBACK fails.
-//
-// A write whose statements may not fit in one packet (rows of large values) goes statement by
-// statement instead, which splits the upsert.
+// A one-round-trip write sends the statements of setAttrsByStatements, in their order, as one
+// multi-statement query: START TRANSACTION; upsert; stamp versions; log; mark pending; read back;
+// COMMIT. The server stops at the first that fails. Only connections of the pool DB.oneTrip
+// accept several statements in one query; a write that fails leaves its connection rolled back
+// or closed, never holding part of the write. As with a COMMIT sent alone, a connection that
+// breaks while the results are read leaves unknown whether the write was committed.
 
-// oneTripStmtOverheadBytes bounds the text of a one-round-trip write besides its rows and keys.
-const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
-
-// oneTripKeyOverheadBytes bounds what a key adds to a condition of keysOfMany besides its
-// strings, were it alone in its scope.
-const oneTripKeyOverheadBytes = 96
-
-// upsertUserAttrs writes rows (distinct keys, of user scopes only) as writeAttrs (updating
-// existing rows) then stampAndReadBackKeys do, and logs them as set (changelog.go), in a
-// transaction of its own sent in one round trip, run again as inWriteTx does when InnoDB breaks
-// a deadlock with it, and returns the rows as stored and the token of the log's pending mark.
-// fits is false, and nothing is done, when the write may not fit in one packet: the caller
-// writes the rows statement by statement instead. Errors are mapped.
-func (db *DB) upsertUserAttrs(ctx context.Context, rows []attrRow) (stored map[attrKey]*attrcache.Attr, token int64, fits bool, err error) {
+// setUserAttrsInOneTrip is setAttrRows for rows of user scopes only, with no quota on, in a
+// transaction sent in one round trip (the statements of setAttrsByStatements, logging included),
+// run again as inWriteTx does when InnoDB breaks a deadlock with it. fits is false, and nothing
+// is done, when the write may not fit in one packet: the caller writes the rows statement by
+// statement instead. Errors are mapped.
+func (db *DB) setUserAttrsInOneTrip(ctx context.Context, rows []attrRow) (results []attrResult, token int64, fits bool, err error) {
 	token = newChangeToken()
 	query, args, keys, fits := db.oneTripUpsert(rows, token)
 	if !fits {
 		return nil, 0, false, nil
 	}
-	stored, err = db.runOneTrip(ctx, query, args, keys)
-	return stored, token, true, err
+	stored, err := db.runOneTrip(ctx, query, args, keys)
+	if err != nil {
+		return nil, 0, true, err
+	}
+	results = make([]attrResult, len(rows))
+	for i, row := range rows {
+		results[i].stored = stored[row.key()]
+	}
+	return results, token, true, nil
 }
 
 // oneTripUpsert returns the query that writes rows in one round trip, logged under token, its
@@ -86,13 +61,6 @@ func (db *DB) oneTripUpsert(rows []attrRow, token int64) (query string, args []a
 	args = append(append(args, keyArgs...), keyArgs...)
 	args = append(append(args, token), keyArgs...)
 	return query, args, keys, true
-}
-
-// oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, and its
-// key in the conditions of the UPDATE, the log's INSERT and the SELECT, quoted and escaped.
-func oneTripRowBytes(row attrRow) int {
-	return attrRowBytes(row) +
-		3*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
 }
 
 // runOneTrip runs query, a write of keys from oneTripUpsert, again while InnoDB rolls it back to

@@ -115,7 +115,7 @@ func TestOneTripWrites(t *testing.T) {
 		for i := range large {
 			large[i] = attrcache.AttrWrite{Name: string(rune('a' + i)), Value: value}
 		}
-		if _, _, fits, _ := small.upsertUserAttrs(t.Context(), rowsOf(scope, large, now)); fits {
+		if _, _, fits, _ := small.setUserAttrsInOneTrip(t.Context(), rowsOf(scope, large, now)); fits {
 			t.Fatal("20 KiB of rows fit in a 16 KiB packet")
 		}
 		if stored := storedAttrs(t, testDB, scope); len(stored) != 0 {
@@ -222,11 +222,11 @@ func TestOneTripFailures(t *testing.T) {
 
 			// The next write takes the pool's only connection.
 			next := attrRow{userScope(t), attrcache.AttrWrite{Name: "next", Value: `"next"`}, now}
-			stored, _, fits, err := db.upsertUserAttrs(t.Context(), []attrRow{next})
+			stored, _, fits, err := db.setUserAttrsInOneTrip(t.Context(), []attrRow{next})
 			if !fits || err != nil {
 				t.Fatalf("the next write: fits %t, error %v", fits, err)
 			}
-			checkAttrs(t, "the next write", []*attrcache.Attr{stored[next.key()]}, created(next.scope, now, next.item))
+			checkAttrs(t, "the next write", []*attrcache.Attr{stored[0].stored}, created(next.scope, now, next.item))
 			if got := oneTripConnID(t, db); (got != connID) != tt.discarded {
 				t.Errorf("connection %d before the failure, %d after: want it closed %t", connID, got, tt.discarded)
 			}

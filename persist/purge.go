@@ -88,28 +88,6 @@ func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (
 	return deleted, nil
 }
 
-// queryAttrKeys runs a query of the key columns of sso_attr (user_id, ust_hash, name) and
-// returns its keys. Errors are already mapped.
-func queryAttrKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]attrKey, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, mapError(err)
-	}
-	defer rows.Close()
-	var keys []attrKey
-	for rows.Next() {
-		var key attrKey
-		if err := rows.Scan(&key.scope.UserID, &key.scope.Session, &key.name); err != nil {
-			return nil, mapError(err)
-		}
-		keys = append(keys, key)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapError(err)
-	}
-	return keys, nil
-}
-
 // purgeEndedSessions deletes at most batch sessions that have ended at now, the earliest ended
 // first, with their attributes, in one transaction; it returns how many sessions and attributes
 // it deleted. The sessions are locked before their attributes, in the order every writer of

@@ -3,7 +3,6 @@ package persist
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -50,15 +49,7 @@ func (db *DB) lockQuota(ctx context.Context, tx *sql.Tx, userID string) (found b
 	if !db.quota.on() {
 		return true, nil
 	}
-	var locked string
-	err = tx.QueryRowContext(ctx, "SELECT user_id FROM sso_user WHERE user_id = ? FOR UPDATE", userID).Scan(&locked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, mapError(err)
-	}
-	return true, nil
+	return lockUserRow(ctx, tx, userID, "FOR UPDATE")
 }
 
 // lockQuotaOrNotFound is lockQuota, with attrcache.ErrNotFound for a user that does not exist.

@@ -220,7 +220,7 @@ func (a *API) attrWrites(call *attrCall, items []AttrItem, o attrOptions) ([]att
 	}
 	writes := make([]attrcache.AttrWrite, len(items))
 	for i, item := range items {
-		w, err := a.attrWrite(call, item, o)
+		w, err := a.prepareAttrItem(call, item, o)
 		if err != nil {
 			return nil, err
 		}
@@ -229,9 +229,9 @@ func (a *API) attrWrites(call *attrCall, items []AttrItem, o attrOptions) ([]att
 	return writes, nil
 }
 
-// attrWrite checks item, encodes its value as JSON and, when it is to be encrypted, seals that
+// prepareAttrItem checks item, encodes its value as JSON and, when it is to be encrypted, seals that
 // JSON and stores the JSON string of the envelope.
-func (a *API) attrWrite(call *attrCall, item AttrItem, o attrOptions) (attrcache.AttrWrite, error) {
+func (a *API) prepareAttrItem(call *attrCall, item AttrItem, o attrOptions) (attrcache.AttrWrite, error) {
 	if !attrcache.ValidAttrName(item.Name) {
 		return attrcache.AttrWrite{}, invalidAttrName()
 	}

@@ -1,19 +1,18 @@
 // Package consistency compares what Redis caches of attributes with what MySQL holds, for the
 // tests that break the service on purpose (faults) or run it for long (soak). It reads both
-// stores directly — MySQL's sso_attr table and the cache's keys and value format as
-// ARCHITECTURE.md and package cache describe them — so that it judges the service from outside.
+// stores directly, MySQL's sso_attr table and the Redis keys under a prefix, which package cache
+// names and decodes.
 package consistency
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/attrcache/attrcache/cache"
 )
 
 // Key names one attribute: its owner, its session hash ("" for a user attribute) and name.
@@ -69,74 +68,36 @@ func MySQL(ctx context.Context, db *sql.DB) (map[Key]Row, error) {
 	return attrs, nil
 }
 
-// Redis returns every attribute key under prefix, decoded by the cache's key scheme,
-// `{prefix}{<user_id>}:a:<name>` and `{prefix}{<user_id>}:sa:<session hash>:<name>`, and value
-// format, "v<version>:<metadata JSON>\n<value>", a tombstone "x…" or the absent marker "n".
+// Redis returns every attribute key under prefix, as the cache's key scheme and value format
+// (cache.ParseAttrKey, cache.DecodeAttrEntry) read them.
 func Redis(ctx context.Context, rdb *redis.Client, prefix string) (map[Key]Cached, error) {
 	attrs := make(map[Key]Cached)
 	iter := rdb.Scan(ctx, 0, prefix+"{*", 1000).Iterator()
 	for iter.Next(ctx) {
 		redisKey := iter.Val()
-		key, isAttr := parseKey(strings.TrimPrefix(redisKey, prefix))
+		attr, isAttr := cache.ParseAttrKey(prefix, redisKey)
 		if !isAttr {
 			continue
 		}
+		key := Key{UserID: attr.Scope.UserID, Session: string(attr.Scope.Session), Name: attr.Name}
 		raw, err := rdb.Get(ctx, redisKey).Result()
 		if err != nil {
 			continue // expired or deleted since the scan saw it
 		}
-		cached, err := parseValue(raw)
+		entry, err := cache.DecodeAttrEntry(raw)
 		if err != nil {
 			return nil, fmt.Errorf("redis key of %s: %w", key, err)
 		}
-		attrs[key] = cached
+		attrs[key] = Cached{
+			Live:  entry.State == cache.EntryLive,
+			Floor: entry.State == cache.EntryFloor,
+			Row:   Row{Version: entry.Version, Value: entry.Value},
+		}
 	}
 	if err := iter.Err(); err != nil {
 		return nil, fmt.Errorf("scanning redis: %w", err)
 	}
 	return attrs, nil
-}
-
-// parseKey reads the attribute that a key (without its prefix) names; isAttr is false for keys
-// of users and sessions.
-func parseKey(key string) (k Key, isAttr bool) {
-	tag, rest, ok := strings.Cut(strings.TrimPrefix(key, "{"), "}")
-	if !ok {
-		return Key{}, false
-	}
-	if name, ok := strings.CutPrefix(rest, ":a:"); ok {
-		return Key{UserID: tag, Name: name}, true
-	}
-	if sessionAndName, ok := strings.CutPrefix(rest, ":sa:"); ok {
-		session, name, ok := strings.Cut(sessionAndName, ":")
-		return Key{UserID: tag, Session: session, Name: name}, ok
-	}
-	return Key{}, false
-}
-
-func parseValue(raw string) (Cached, error) {
-	if raw == "n" || strings.HasPrefix(raw, "x") {
-		return Cached{}, nil
-	}
-	errFormat := errors.New("a value of an unknown format")
-	if floor, ok := strings.CutPrefix(raw, "f"); ok {
-		v, err := strconv.ParseInt(floor, 10, 64)
-		if err != nil {
-			return Cached{}, errFormat
-		}
-		return Cached{Floor: true, Row: Row{Version: v}}, nil
-	}
-	rest, isLive := strings.CutPrefix(raw, "v")
-	versionAndMeta, value, hasValue := strings.Cut(rest, "\n")
-	version, _, hasMeta := strings.Cut(versionAndMeta, ":")
-	if !isLive || !hasValue || !hasMeta {
-		return Cached{}, errFormat
-	}
-	v, err := strconv.ParseInt(version, 10, 64)
-	if err != nil {
-		return Cached{}, errFormat
-	}
-	return Cached{Live: true, Row: Row{Version: v, Value: value}}, nil
 }
 
 // Differences compares every attribute key of Redis under prefix with MySQL and describes, in
