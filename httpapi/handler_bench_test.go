@@ -21,7 +21,8 @@ import (
 // a cached GET of one attribute and of ten, a PUT of a hundred (the bodies attrcache bench
 // sends; the PUT commits to MariaDB), and /healthz, which reaches no backend and so shows the
 // HTTP layer's own cost. The "observed" server logs
-// every request as JSON and records metrics, as attrcache serve does; "bare" does neither.
+// every request as JSON and records metrics, as attrcache serve does; "bare" does neither;
+// "audited" is "observed" that also writes the audit log (to io.Discard), as serve does.
 func BenchmarkHandler(b *testing.B) {
 	u := benchUser(b)
 	value := `{"id":42,"tags":["a","b"],"note":"some text","score":1.50}`
@@ -45,15 +46,21 @@ func BenchmarkHandler(b *testing.B) {
 	}
 	setMany.WriteString("]}")
 
+	audit := sso.NewAuditLog(io.Discard, 4<<20)
+	b.Cleanup(func() { audit.Close() })
+	observed := func(a *sso.API) http.Handler {
+		return httpapi.NewServer(a, httpapi.Options{
+			Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Metrics: metrics.New(prometheus.NewRegistry()),
+		})
+	}
 	servers := []struct {
 		desc    string
 		handler http.Handler
 	}{
 		{"bare", handler},
-		{"observed", httpapi.NewServer(api, httpapi.Options{
-			Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
-			Metrics: metrics.New(prometheus.NewRegistry()),
-		})},
+		{"observed", observed(api)},
+		{"audited", observed(newAPI(func(c *sso.Config) { c.Audit = audit }))},
 	}
 	requests := []struct {
 		desc, method, path, body, want string
@@ -81,8 +88,12 @@ func BenchmarkHandler(b *testing.B) {
 					b.Fatalf("HTTP %d %s, want 200 with %s", w.status, w.body.Bytes(), rq.want)
 				}
 				b.ReportAllocs()
+				dropped := audit.Dropped()
 				for b.Loop() {
 					send()
+				}
+				if audit.Dropped() != dropped {
+					b.Errorf("the audit log dropped %d lines", audit.Dropped()-dropped)
 				}
 			})
 		}

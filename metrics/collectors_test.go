@@ -78,6 +78,13 @@ func TestRedisPoolCollector(t *testing.T) {
 	})
 }
 
+func TestAuditCollector(t *testing.T) {
+	wantSamples(t, metrics.NewAuditCollector(func() metrics.AuditStats { return metrics.AuditStats{Written: 12, Dropped: 3} }), map[string]float64{
+		`attrcache_audit_lines_total`:   12,
+		`attrcache_audit_dropped_total`: 3,
+	})
+}
+
 func TestBuildInfoCollector(t *testing.T) {
 	wantSamples(t, metrics.NewBuildInfoCollector("v1.2.3", "abc123"), map[string]float64{
 		`attrcache_build_info{commit="abc123",goversion="` + runtime.Version() + `",version="v1.2.3"}`: 1,

@@ -14,7 +14,9 @@ import (
 // AdminCreateUser creates a user, a super-user when superUser is true (whose sign-up is always
 // final). A missing username gives E001001, a taken one E001002, and the other input is checked
 // as CreateUser checks it. The result holds no secrets.
-func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser bool) (*attrcache.User, error) {
+func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser bool) (_ *attrcache.User, err error) {
+	rec := a.audit("admin.user.create", "", "")
+	defer func() { rec.done(ctx, err) }()
 	if superUser {
 		in.SignUpStatus = attrcache.SignUpFinal
 	}
@@ -23,37 +25,50 @@ func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser
 	if err != nil {
 		return nil, err
 	}
+	rec.target(u.UserID)
 	return withoutSecrets(u), nil
 }
 
 // AdminSetLocked locks or unlocks the user and returns their user_id.
-func (a *API) AdminSetLocked(ctx context.Context, username string, locked bool) (string, error) {
+func (a *API) AdminSetLocked(ctx context.Context, username string, locked bool) (_ string, err error) {
+	rec := a.audit("admin.user.unlock", "", "")
+	if locked {
+		rec = a.audit("admin.user.lock", "", "")
+	}
+	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
 		return "", err
 	}
+	rec.target(userID)
 	var upd attrcache.UserUpdate
 	setLock(&upd, locked, attrcache.ModByAuto, a.now())
 	return userID, a.updateUserByID(ctx, userID, upd)
 }
 
 // AdminDeleteUser deletes the user with their sessions and attributes and returns their user_id.
-func (a *API) AdminDeleteUser(ctx context.Context, username string) (string, error) {
+func (a *API) AdminDeleteUser(ctx context.Context, username string) (_ string, err error) {
+	rec := a.audit("admin.user.delete", "", "")
+	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
 		return "", err
 	}
+	rec.target(userID)
 	_, err = a.users.DeleteUser(ctx, userID)
 	return userID, storeError(err, "delete user", noSuchUser())
 }
 
 // AdminChangePassword sets the user's password (checked against the policy, with its specific
 // codes), its expiry in days (<= 0: the default) and must_change, and returns their user_id.
-func (a *API) AdminChangePassword(ctx context.Context, username, password string, expiryDays int, mustChange bool) (string, error) {
+func (a *API) AdminChangePassword(ctx context.Context, username, password string, expiryDays int, mustChange bool) (_ string, err error) {
+	rec := a.audit("admin.password.change", "", "")
+	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
 		return "", err
 	}
+	rec.target(userID)
 	if err := a.cfg.Password.Validate(password); err != nil {
 		return "", err
 	}
@@ -64,9 +79,12 @@ func (a *API) AdminChangePassword(ctx context.Context, username, password string
 // AdminResetTOTPKey sets the user's TOTP key (generated when key is "", E008002 when it is not
 // base32) and returns their user_id and the key. The label is left as it is.
 func (a *API) AdminResetTOTPKey(ctx context.Context, username, key string) (userID, totpKey string, err error) {
+	rec := a.audit("admin.totp.reset", "", "")
+	defer func() { rec.done(ctx, err) }()
 	if userID, err = a.userIDOf(ctx, username); err != nil {
 		return "", "", err
 	}
+	rec.target(userID)
 	if totpKey, err = a.resetTOTPKey(ctx, userID, key, nil); err != nil {
 		return "", "", err
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	Throttle       ThrottleConfig
 	SignupThrottle SignupThrottleConfig
 
+	// Audit, when set, records every call that reads or changes a user's data (see AuditEntry);
+	// nil records nothing.
+	Audit Auditor
+
 	// Now returns the current time; nil means attrcache.Now. Tests set it to move time.
 	Now func() time.Time
 }

@@ -93,8 +93,9 @@ type AttrAPI struct {
 	// forSession is set for session attributes: those of the session of targetUST.
 	forSession bool
 	targetUST  string
-	// ust, app and remoteAddr are the caller's; every call checks ust and app again.
-	ust, app, remoteAddr string
+	// ust, app and remoteAddr are the caller's; every call checks ust and app again. cid is the
+	// cid of every audit entry the calls make.
+	cid, ust, app, remoteAddr string
 	// ownerFound is set once another user's attributes are known to have an owner: the first
 	// call checks that the user exists (UserAttrs makes that call itself).
 	ownerFound atomic.Bool
@@ -122,7 +123,7 @@ func (a *API) UserAttrs(ctx context.Context, cid, userID, ust, app, remoteAddr s
 // call checks what UserAttrs would have, and fails as UserAttrs would have. It saves the round
 // trips of a check for a caller that makes one call, as a REST request does.
 func (a *API) UserAttrsDeferred(cid, userID, ust, app, remoteAddr string) *AttrAPI {
-	return a.userAttrAPI(userID, ust, app, remoteAddr)
+	return a.userAttrAPI(cid, userID, ust, app, remoteAddr)
 }
 
 // SessionAttrs returns the attributes of the session of targetUST, used as the caller of
@@ -141,24 +142,27 @@ func (a *API) SessionAttrs(ctx context.Context, cid, targetUST, currentUST, app,
 // first call checks what SessionAttrs would have (every call does), and fails as SessionAttrs
 // would have.
 func (a *API) SessionAttrsDeferred(cid, targetUST, currentUST, app, remoteAddr string) *AttrAPI {
-	return &AttrAPI{api: a, forSession: true, targetUST: targetUST, ust: currentUST, app: app, remoteAddr: remoteAddr}
+	return &AttrAPI{api: a, forSession: true, targetUST: targetUST, cid: cid, ust: currentUST, app: app, remoteAddr: remoteAddr}
 }
 
 // Check checks the caller, and their right to these attributes, as every call does, and does
 // nothing else.
 func (x *AttrAPI) Check(ctx context.Context) error {
-	_, err := x.begin(ctx)
+	_, err := x.begin(ctx, nil)
 	return err
 }
 
-func (a *API) userAttrAPI(ownerID, ust, app, remoteAddr string) *AttrAPI {
-	return &AttrAPI{api: a, ownerID: ownerID, ust: ust, app: app, remoteAddr: remoteAddr}
+func (a *API) userAttrAPI(cid, ownerID, ust, app, remoteAddr string) *AttrAPI {
+	return &AttrAPI{api: a, ownerID: ownerID, cid: cid, ust: ust, app: app, remoteAddr: remoteAddr}
 }
 
 // begin starts a call: it notes the arrival time, gathers the facts of the caller's access from
-// the stores and returns the scope decideAttrCall lets the caller act on.
-func (x *AttrAPI) begin(ctx context.Context) (*attrCall, error) {
-	return decideAttrCall(x.gatherAttrFacts(ctx, x.api.now()))
+// the stores, notes the caller and the owner on rec, and returns the scope decideAttrCall lets
+// the caller act on.
+func (x *AttrAPI) begin(ctx context.Context, rec *auditCall) (*attrCall, error) {
+	f := x.gatherAttrFacts(ctx, x.api.now())
+	x.auditFacts(rec, f)
+	return decideAttrCall(f)
 }
 
 // Set creates the attribute or, if it exists, replaces its value (and its expiration time when
@@ -169,7 +173,7 @@ func (x *AttrAPI) Set(ctx context.Context, name string, value any, opts ...AttrO
 
 // SetMany sets every item as Set does, all or none.
 func (x *AttrAPI) SetMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, "set attributes", x.api.attrs.SetAttrs, items, opts)
+	return x.write(ctx, auditAttrSet, x.api.attrs.SetAttrs, items, opts)
 }
 
 // Create creates the attribute; E009001 if it exists (an expired one counts as absent).
@@ -181,7 +185,7 @@ func (x *AttrAPI) Create(ctx context.Context, name string, value any, opts ...At
 // CreateMany creates every item, or none with E009001 when one of them exists or two share a
 // name.
 func (x *AttrAPI) CreateMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, "create attributes", x.api.attrs.CreateAttrs, items, opts)
+	return x.write(ctx, auditAttrCreate, x.api.attrs.CreateAttrs, items, opts)
 }
 
 // Update replaces the value of the attribute (and its expiration time when Expiration is given)
@@ -192,16 +196,18 @@ func (x *AttrAPI) Update(ctx context.Context, name string, value any, opts ...At
 
 // UpdateMany updates every item that exists as Update does, all or none, and ignores the others.
 func (x *AttrAPI) UpdateMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, "update attributes", x.api.attrs.UpdateAttrs, items, opts)
+	return x.write(ctx, auditAttrUpdate, x.api.attrs.UpdateAttrs, items, opts)
 }
 
 // attrWriteFunc is a write of an attrcache.AttrStore.
 type attrWriteFunc func(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error)
 
 // write checks and encodes every item, then stores them all with store; op names the write in
-// errors.
-func (x *AttrAPI) write(ctx context.Context, op string, store attrWriteFunc, items []AttrItem, opts []AttrOption) error {
-	call, err := x.begin(ctx)
+// errors and on the audit log.
+func (x *AttrAPI) write(ctx context.Context, op attrOpName, store attrWriteFunc, items []AttrItem, opts []AttrOption) (err error) {
+	rec := x.auditItems(op, items)
+	defer func() { rec.done(ctx, err) }()
+	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -210,7 +216,7 @@ func (x *AttrAPI) write(ctx context.Context, op string, store attrWriteFunc, ite
 		return err
 	}
 	_, err = store(ctx, call.scope, writes, call.now)
-	return attrStoreError(err, op, call.scope)
+	return attrStoreError(err, op.desc, call.scope)
 }
 
 // attrWrites checks every item and returns what the store writes for them.
@@ -307,8 +313,10 @@ func (x *AttrAPI) Get(ctx context.Context, name string, opts ...AttrOption) (*At
 // GetMany returns every named attribute, keyed by every name asked for: nil for one that is
 // missing or has expired. A stored value that cannot be decrypted (sealed for another attribute,
 // or under a key the keyring no longer has) fails the call with E008002. Options: Decrypt.
-func (x *AttrAPI) GetMany(ctx context.Context, names []string, opts ...AttrOption) (map[string]*AttrValue, error) {
-	call, attrs, err := x.read(ctx, names)
+func (x *AttrAPI) GetMany(ctx context.Context, names []string, opts ...AttrOption) (_ map[string]*AttrValue, err error) {
+	rec := x.auditNames(auditAttrGet, names)
+	defer func() { rec.done(ctx, err) }()
+	call, attrs, err := x.read(ctx, rec, names)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +344,10 @@ func (x *AttrAPI) Exists(ctx context.Context, name string) (bool, error) {
 }
 
 // ExistsMany reports, for every name asked for, whether its attribute exists and has not expired.
-func (x *AttrAPI) ExistsMany(ctx context.Context, names []string) (map[string]bool, error) {
-	_, attrs, err := x.read(ctx, names)
+func (x *AttrAPI) ExistsMany(ctx context.Context, names []string) (_ map[string]bool, err error) {
+	rec := x.auditNames(auditAttrExists, names)
+	defer func() { rec.done(ctx, err) }()
+	_, attrs, err := x.read(ctx, rec, names)
 	if err != nil {
 		return nil, err
 	}
@@ -348,12 +358,14 @@ func (x *AttrAPI) ExistsMany(ctx context.Context, names []string) (map[string]bo
 	return found, nil
 }
 
-// read checks names and returns the live attributes among them, keyed by name.
-func (x *AttrAPI) read(ctx context.Context, names []string) (*attrCall, map[string]*attrcache.Attr, error) {
+// read checks names and returns the live attributes among them, keyed by name, noting the caller
+// and the owner on rec.
+func (x *AttrAPI) read(ctx context.Context, rec *auditCall, names []string) (*attrCall, map[string]*attrcache.Attr, error) {
 	if call, attrs, ok := x.readCached(ctx, names); ok {
+		rec.from(call)
 		return call, attrs, nil
 	}
-	call, err := x.begin(ctx)
+	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -391,8 +403,10 @@ func (x *AttrAPI) readCached(ctx context.Context, names []string) (call *attrCal
 
 // Names returns the names of the attributes that have not expired, sorted by byte order; an
 // empty, non-nil list when there are none.
-func (x *AttrAPI) Names(ctx context.Context) ([]string, error) {
-	call, err := x.begin(ctx)
+func (x *AttrAPI) Names(ctx context.Context) (_ []string, err error) {
+	rec := x.auditNames(auditAttrNames, nil)
+	defer func() { rec.done(ctx, err) }()
+	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -413,8 +427,10 @@ func (x *AttrAPI) Delete(ctx context.Context, name string) error {
 }
 
 // DeleteMany deletes the named attributes, all or none; missing ones are ignored.
-func (x *AttrAPI) DeleteMany(ctx context.Context, names []string) error {
-	call, err := x.begin(ctx)
+func (x *AttrAPI) DeleteMany(ctx context.Context, names []string) (err error) {
+	rec := x.auditNames(auditAttrDelete, names)
+	defer func() { rec.done(ctx, err) }()
+	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,10 @@ type ExportSession struct {
 // user may name only when it is their own (E005001 otherwise, as for an unknown or malformed
 // user_id). A value sealed with a key that is not configured fails the call before anything is
 // handed out (attrcache.KeyMissing).
-func (a *API) ExportUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*Export, error) {
+func (a *API) ExportUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (_ *Export, err error) {
+	rec := a.auditUST("user.export", cid, ust, remoteAddr)
+	rec.target(cmp.Or(userID, rec.actor()))
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {
@@ -54,32 +57,21 @@ func (a *API) ExportUser(ctx context.Context, cid, userID, ust, app, remoteAddr 
 			return nil, err
 		}
 	}
-	e, err := a.export(ctx, userID, c.principal.IsSuperUser, now)
-	if err != nil {
-		return nil, err
-	}
-	a.auditExport(ctx, cid, c.userID(), userID, remoteAddr)
-	return e, nil
+	return a.export(ctx, userID, c.principal.IsSuperUser, now)
 }
 
 // AdminExportUser exports the data of the user with that username, every field shown, for the
 // command line; an unknown username gives E005001.
-func (a *API) AdminExportUser(ctx context.Context, username string) (*Export, error) {
+func (a *API) AdminExportUser(ctx context.Context, username string) (_ *Export, err error) {
+	rec := a.audit("admin.user.export", "", "")
+	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
 		return nil, err
 	}
-	e, err := a.export(ctx, userID, true, a.now())
-	if err != nil {
-		return nil, err
-	}
-	a.auditExport(ctx, "", "", userID, "")
-	return e, nil
+	rec.target(userID)
+	return a.export(ctx, userID, true, a.now())
 }
-
-// auditExport is where an export is recorded on the audit sink (CONTRACT.md §10 "Audit"): actor
-// exported target's data. It records nothing until the audit log exists.
-func (a *API) auditExport(_ context.Context, _, _, _, _ string) {}
 
 // export reads the user and their sessions, and checks that every key sealing their attributes is
 // configured.

@@ -44,7 +44,9 @@ type LoginResult struct {
 // that fails the policy its specific code (E003002, E003003, E003001). Every failed check counts
 // against the username and the client address (LoginInput.ClientAddr); a success clears the
 // username's count.
-func (a *API) Login(ctx context.Context, cid string, in LoginInput) (*LoginResult, error) {
+func (a *API) Login(ctx context.Context, cid string, in LoginInput) (_ *LoginResult, err error) {
+	rec := a.audit("login", cid, cmp.Or(in.ClientAddr, in.RemoteAddr))
+	defer func() { rec.doneLogin(ctx, in.Username, err) }()
 	if err := a.checkApp(in.CurrentApp); err != nil {
 		return nil, err
 	}
@@ -61,6 +63,7 @@ func (a *API) Login(ctx context.Context, cid string, in LoginInput) (*LoginResul
 		return nil, err
 	}
 	a.throttle.succeeded(ctx, in.Username)
+	rec.actorAndTarget(u.UserID)
 	return a.openSession(ctx, u, in, warning, now)
 }
 
@@ -181,7 +184,10 @@ func (a *API) openSession(ctx context.Context, u *attrcache.User, in LoginInput,
 // Logout ends the session of ust. Whatever the UST is, it answers nil (so that it tells nothing
 // about which USTs are valid); it fails only for an unknown app (E004001) or when the session
 // cannot be deleted because a backend is unavailable.
-func (a *API) Logout(ctx context.Context, cid, ust, app, remoteAddr string) error {
+func (a *API) Logout(ctx context.Context, cid, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("logout", cid, ust, remoteAddr)
+	rec.target(rec.actor())
+	defer func() { rec.done(ctx, err) }()
 	if err := a.checkApp(app); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -28,7 +29,10 @@ type ChangePasswordInput struct {
 // and MustChange, and gets the policy's specific codes (E003002, E003003, E003001); an unknown
 // user, or a UserID not of the exact form of a user_id, gives E005001. A regular user naming
 // another user gives E008002.
-func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordInput, ust, app, remoteAddr string) error {
+func (a *API) ChangePassword(ctx context.Context, cid string, in ChangePasswordInput, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("password.change", cid, ust, remoteAddr)
+	rec.target(cmp.Or(in.UserID, rec.actor()))
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {

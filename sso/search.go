@@ -37,7 +37,9 @@ type SearchResult struct {
 // Search is a plain service in Zato: an unknown app gives E004001, an unavailable backend its
 // error, a bug an internal error, and every other failure (a bad UST, a regular user, a search
 // by e-mail) the generic E005001.
-func (a *API) Search(ctx context.Context, cid string, in SearchInput, ust, app, remoteAddr string) (*SearchResult, error) {
+func (a *API) Search(ctx context.Context, cid string, in SearchInput, ust, app, remoteAddr string) (_ *SearchResult, err error) {
+	rec := a.auditUST("user.search", cid, ust, remoteAddr)
+	defer func() { rec.done(ctx, err) }()
 	if err := a.checkApp(app); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,10 @@ import (
 // GetSession returns the session of targetUST to a super-user currentUST (E005001 otherwise).
 // The target is checked as a caller would be: an invalid, unknown or ended session gives E007001
 // and its owner's state the codes of checkSession.
-func (a *API) GetSession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (*attrcache.Session, error) {
+func (a *API) GetSession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (_ *attrcache.Session, err error) {
+	rec := a.auditUST("session.get", cid, currentUST, remoteAddr)
+	rec.target(a.auditUSTOwner(rec, targetUST))
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	if err := a.requireSuperUserSession(ctx, currentUST, app, now); err != nil {
 		return nil, err
@@ -25,12 +28,15 @@ func (a *API) GetSession(ctx context.Context, cid, targetUST, currentUST, app, r
 // VerifySession tells a super-user currentUST (E005001 otherwise) whether targetUST is a live
 // session whose owner may still use it. Any problem with the target is false, not an error; only
 // a backend failure while looking it up is.
-func (a *API) VerifySession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (bool, error) {
+func (a *API) VerifySession(ctx context.Context, cid, targetUST, currentUST, app, remoteAddr string) (_ bool, err error) {
+	rec := a.auditUST("session.verify", cid, currentUST, remoteAddr)
+	rec.target(a.auditUSTOwner(rec, targetUST))
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	if err := a.requireSuperUserSession(ctx, currentUST, app, now); err != nil {
 		return false, err
 	}
-	_, err := a.checkSession(ctx, targetUST, now)
+	_, err = a.checkSession(ctx, targetUST, now)
 	switch {
 	case err == nil:
 		return true, nil
@@ -51,7 +57,10 @@ func (a *API) requireSuperUserSession(ctx context.Context, ust, app string, now 
 
 // RenewSession extends the caller's session by the session expiry from now, records the renewal
 // in the session's history and returns the session's new end.
-func (a *API) RenewSession(ctx context.Context, cid, ust, app, remoteAddr string) (time.Time, error) {
+func (a *API) RenewSession(ctx context.Context, cid, ust, app, remoteAddr string) (_ time.Time, err error) {
+	rec := a.auditUST("session.renew", cid, ust, remoteAddr)
+	rec.target(rec.actor())
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {
@@ -76,7 +85,10 @@ func (a *API) RenewSession(ctx context.Context, cid, ust, app, remoteAddr string
 
 // ListSessions returns the caller's live sessions, oldest first. A session holds only the hash of
 // its token, never a UST.
-func (a *API) ListSessions(ctx context.Context, cid, ust, app, remoteAddr string) ([]*attrcache.Session, error) {
+func (a *API) ListSessions(ctx context.Context, cid, ust, app, remoteAddr string) (_ []*attrcache.Session, err error) {
+	rec := a.auditUST("session.list", cid, ust, remoteAddr)
+	rec.target(rec.actor())
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {

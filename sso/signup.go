@@ -37,7 +37,9 @@ var reservedUsernameParts = []string{"zato", "admin", "root", "system", "sso"}
 // not checked. Past Config.SignupThrottle's attempts from in.RemoteAddr, the client's address, a
 // sign-up gets a KindThrottled error (E005001, RetryAfter set) before anything but current_app is
 // checked.
-func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, error) {
+func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (_ string, err error) {
+	rec := a.audit("signup", cid, in.RemoteAddr)
+	defer func() { rec.doneLogin(ctx, in.Username, err) }()
 	if err := a.checkApp(in.CurrentApp); err != nil {
 		return "", err
 	}
@@ -60,7 +62,7 @@ func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, e
 		createdBy:        attrcache.ModByAuto,
 		confirmTokenHash: attrcache.HashSignUpToken(token),
 	}
-	_, err := a.createUser(ctx, CreateUserInput{
+	u, err := a.createUser(ctx, CreateUserInput{
 		Username:     in.Username,
 		Password:     &in.Password,
 		Email:        in.Email,
@@ -69,6 +71,7 @@ func (a *API) Signup(ctx context.Context, cid string, in SignupInput) (string, e
 	if err != nil {
 		return "", err
 	}
+	rec.target(u.UserID)
 	return token, nil
 }
 
@@ -93,7 +96,9 @@ func checkSignupUsername(username string) error {
 
 // ConfirmSignup confirms the sign-up of token: its sign_up_status becomes final. An unknown token
 // gives E005006, one already confirmed E005007.
-func (a *API) ConfirmSignup(ctx context.Context, cid, token, app, remoteAddr string) error {
+func (a *API) ConfirmSignup(ctx context.Context, cid, token, app, remoteAddr string) (err error) {
+	rec := a.audit("signup.confirm", cid, remoteAddr)
+	defer func() { rec.done(ctx, err) }()
 	if err := a.checkApp(app); err != nil {
 		return err
 	}
@@ -108,6 +113,7 @@ func (a *API) ConfirmSignup(ctx context.Context, cid, token, app, remoteAddr str
 	if u.SignUpStatus != attrcache.SignUpBeforeConfirmation {
 		return attrcache.Denied(attrcache.CodeSignupConfirmed, "the sign-up is already confirmed")
 	}
+	rec.target(u.UserID)
 	now := a.now()
 	return a.updateUserByID(ctx, u.UserID, attrcache.UserUpdate{
 		SignUpStatus:      attrcache.SetTo(attrcache.SignUpFinal),

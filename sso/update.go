@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -73,14 +74,20 @@ func IsBoolUpdateKey(key string) bool {
 // type and an unknown status fail E008002; a username that attrcache.CheckUsername refuses its
 // code (E001001, E001003, E001004), an empty one E008002, one another user has E001002. Setting is_locked
 // also sets (or clears) locked_time and locked_by; setting approval_status records who and when.
-func (a *API) UpdateCurrentUser(ctx context.Context, cid string, data map[string]any, ust, app, remoteAddr string) error {
+func (a *API) UpdateCurrentUser(ctx context.Context, cid string, data map[string]any, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.update", cid, ust, remoteAddr)
+	rec.target(rec.actor())
+	defer func() { rec.done(ctx, err) }()
 	return a.updateUser(ctx, "", data, ust, app)
 }
 
 // UpdateUserByID updates the user userID ("" is the caller) from data; see UpdateCurrentUser. A
 // regular user naming anyone else gives E008002; a super-user naming an unknown user, or a userID
 // not of the exact form of a user_id, E005001.
-func (a *API) UpdateUserByID(ctx context.Context, cid, userID string, data map[string]any, ust, app, remoteAddr string) error {
+func (a *API) UpdateUserByID(ctx context.Context, cid, userID string, data map[string]any, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.update", cid, ust, remoteAddr)
+	rec.target(cmp.Or(userID, rec.actor()))
+	defer func() { rec.done(ctx, err) }()
 	return a.updateUser(ctx, userID, data, ust, app)
 }
 

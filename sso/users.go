@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -19,17 +20,22 @@ type UserView struct {
 }
 
 // GetCurrentUser returns the caller's own user.
-func (a *API) GetCurrentUser(ctx context.Context, cid, ust, app, remoteAddr string) (*UserView, error) {
+func (a *API) GetCurrentUser(ctx context.Context, cid, ust, app, remoteAddr string) (_ *UserView, err error) {
+	rec := a.auditUST("user.get", cid, ust, remoteAddr)
+	rec.target(rec.actor())
+	defer func() { rec.done(ctx, err) }()
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
 		return nil, err
 	}
-	return a.userView(ctx, c, c.userID(), ust, app, remoteAddr)
+	return a.userView(ctx, c, cid, c.userID(), ust, app, remoteAddr)
 }
 
 // GetUserByID returns any user to a super-user (E005001 otherwise, or for a userID that is
 // unknown or not of the exact form of a user_id).
-func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*UserView, error) {
+func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (_ *UserView, err error) {
+	rec := a.auditUST("user.get", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
 		return nil, err
@@ -40,12 +46,12 @@ func (a *API) GetUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
-	return a.userView(ctx, c, userID, ust, app, remoteAddr)
+	return a.userView(ctx, c, cid, userID, ust, app, remoteAddr)
 }
 
-// userView returns the user userID as the caller c, whose UST, app and address the view's
+// userView returns the user userID as the caller c, whose cid, UST, app and address the view's
 // attribute API keeps, sees them.
-func (a *API) userView(ctx context.Context, c *caller, userID, ust, app, remoteAddr string) (*UserView, error) {
+func (a *API) userView(ctx context.Context, c *caller, cid, userID, ust, app, remoteAddr string) (*UserView, error) {
 	u, err := a.users.UserByID(ctx, userID)
 	if err != nil {
 		return nil, storeError(err, "get user", noSuchUser())
@@ -53,7 +59,7 @@ func (a *API) userView(ctx context.Context, c *caller, userID, ust, app, remoteA
 	return &UserView{
 		User: withoutSecrets(u),
 		Full: c.principal.IsSuperUser,
-		Attr: a.userAttrAPI(u.UserID, ust, app, remoteAddr),
+		Attr: a.userAttrAPI(cid, u.UserID, ust, app, remoteAddr),
 	}, nil
 }
 
@@ -90,7 +96,9 @@ type CreateUserInput struct {
 // space at either end, no control or invisible character); a taken one gives E001002, a sign_up_status other than
 // before_confirmation or final or a TOTP key that is not base32 E008002, and a password that fails
 // the policy its specific code. The result holds no secrets.
-func (a *API) CreateUser(ctx context.Context, cid string, in CreateUserInput, ust, app, remoteAddr string) (*attrcache.User, error) {
+func (a *API) CreateUser(ctx context.Context, cid string, in CreateUserInput, ust, app, remoteAddr string) (_ *attrcache.User, err error) {
+	rec := a.auditUST("user.create", cid, ust, remoteAddr)
+	defer func() { rec.done(ctx, err) }()
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {
@@ -103,6 +111,7 @@ func (a *API) CreateUser(ctx context.Context, cid string, in CreateUserInput, us
 	if err != nil {
 		return nil, err
 	}
+	rec.target(u.UserID)
 	return withoutSecrets(u), nil
 }
 
@@ -237,7 +246,9 @@ func joinNames(names ...*string) *string {
 // DeleteUserByID deletes a user with their sessions and attributes; super-user only (E005001).
 // A missing or unknown user_id, or the caller's own, gives E008001; one not of the exact form of
 // a user_id names no user: E005001.
-func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
+func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.delete", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
 		return err
@@ -260,13 +271,17 @@ func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteA
 
 // ApproveUser sets the user's approval_status to approved; super-user only (E008002). An unknown
 // user gives E005001.
-func (a *API) ApproveUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
+func (a *API) ApproveUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.approve", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	return a.decideApproval(ctx, userID, attrcache.ApprovalApproved, ust, app)
 }
 
 // RejectUser sets the user's approval_status to rejected, which ends their sessions at once;
 // super-user only (E008002). An unknown user gives E005001.
-func (a *API) RejectUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
+func (a *API) RejectUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.reject", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	return a.decideApproval(ctx, userID, attrcache.ApprovalRejected, ust, app)
 }
 
@@ -286,12 +301,16 @@ func (a *API) decideApproval(ctx context.Context, userID, status, ust, app strin
 
 // LockUser locks the user, which ends their sessions at once; super-user only (E005001). An
 // unknown user gives E005001.
-func (a *API) LockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
+func (a *API) LockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.lock", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	return a.setLocked(ctx, userID, true, ust, app)
 }
 
 // UnlockUser unlocks the user; super-user only (E005001). An unknown user gives E005001.
-func (a *API) UnlockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) error {
+func (a *API) UnlockUser(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	rec := a.auditUST("user.unlock", cid, ust, remoteAddr).target(userID)
+	defer func() { rec.done(ctx, err) }()
 	return a.setLocked(ctx, userID, false, ust, app)
 }
 
@@ -342,7 +361,10 @@ func setApproval(upd *attrcache.UserUpdate, status, by string, now time.Time) {
 // default label), and returns the key. userID "" is the caller; any other userID needs a
 // super-user (E008002, even the caller's own id, as in Zato). An unknown user, or a userID not of
 // the exact form of a user_id, gives E005001 and a key that is not base32 E008002.
-func (a *API) ResetTOTPKey(ctx context.Context, cid, userID, totpKey, totpLabel, ust, app, remoteAddr string) (string, error) {
+func (a *API) ResetTOTPKey(ctx context.Context, cid, userID, totpKey, totpLabel, ust, app, remoteAddr string) (_ string, err error) {
+	rec := a.auditUST("totp.reset", cid, ust, remoteAddr)
+	rec.target(cmp.Or(userID, rec.actor()))
+	defer func() { rec.done(ctx, err) }()
 	c, err := a.authenticate(ctx, ust, app, a.now())
 	if err != nil {
 		return "", err

@@ -133,7 +133,7 @@ func (c *cli) withAPI(ctx context.Context, fn func(*sso.API) error) error {
 	if err != nil {
 		return err
 	}
-	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil)
+	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, nil)
 	if err != nil {
 		return err
 	}

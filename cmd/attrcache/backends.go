@@ -29,9 +29,10 @@ type backends struct {
 }
 
 // openBackends creates the database if it is missing, applies pending migrations, connects to
-// Redis and builds the Go API, whose cache and database report to m (nil: nowhere). Redis being
-// down is logged, not an error: the cache works without it. The caller closes what it returns.
-func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logger *slog.Logger, m *metrics.Metrics) (*backends, error) {
+// Redis and builds the Go API, whose cache and database report to m (nil: nowhere) and whose
+// calls audit records (nil: none). Redis being down is logged, not an error: the cache works
+// without it. The caller closes what it returns.
+func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logger *slog.Logger, m *metrics.Metrics, audit sso.Auditor) (*backends, error) {
 	db, err := openMigrated(ctx, cfg, keys, logger, persist.WithMetrics(m))
 	if err != nil {
 		return nil, err
@@ -63,6 +64,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 	b.attrs = attrs
 	ssoCfg := cfg.ssoConfig()
 	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
+	ssoCfg.Audit = audit
 	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {
 		return nil, errors.Join(fmt.Errorf("sso: %w", err), b.close())
 	}

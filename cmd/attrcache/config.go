@@ -62,6 +62,7 @@ type config struct {
 	Purge          purgeConfig          `yaml:"purge"`
 	Changes        changesConfig        `yaml:"changes"`
 	Log            logConfig            `yaml:"log"`
+	Audit          auditConfig          `yaml:"audit"`
 	Debug          debugConfig          `yaml:"debug"`
 	Memory         memoryConfig         `yaml:"memory"`
 }
@@ -180,6 +181,14 @@ type logConfig struct {
 	Level  string `yaml:"level"`
 }
 
+// auditConfig is where serve writes the audit log (CONTRACT.md §10 "Audit").
+type auditConfig struct {
+	Sink string `yaml:"sink"` // auditStderr, or the path of a file opened for appending
+}
+
+// auditStderr is the audit sink that is standard error, shared with the log.
+const auditStderr = "stderr"
+
 type debugConfig struct {
 	PprofAddr string `yaml:"pprof_addr"`
 }
@@ -253,6 +262,7 @@ func defaultConfig() config {
 			Retention:     cache.DefaultRelayRetention,
 		},
 		Log:    logConfig{Format: "text", Level: "info"},
+		Audit:  auditConfig{Sink: auditStderr},
 		Memory: memoryConfig{MaxInflightBodyBytes: 64 << 20, Limit: 200 << 20},
 	}
 }
@@ -451,6 +461,7 @@ func (cfg *config) validate() error {
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
 		{"log.level", new(slog.Level).UnmarshalText([]byte(cfg.Log.Level)) != nil, "must be debug, info, warn or error"},
+		{"audit.sink", strings.TrimSpace(cfg.Audit.Sink) == "", "must be stderr or the path of a file"},
 		{"memory.max_inflight_body_bytes", cfg.Memory.MaxInflightBodyBytes < cfg.HTTP.MaxBodyBytes, "must be at least http.max_body_bytes, so that the largest body fits"},
 		{"memory.limit", cfg.Memory.Limit != 0 && cfg.Memory.Limit < cfg.Memory.MaxInflightBodyBytes+minMemoryHeadroom,
 			fmt.Sprintf("must be 0 (no limit) or at least memory.max_inflight_body_bytes + %d MiB", minMemoryHeadroom>>20)},

@@ -78,7 +78,7 @@ func (c *cli) withBackends(ctx context.Context, fn func(*backends, *attrcache.Ke
 	if err != nil {
 		return err
 	}
-	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil)
+	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, nil)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func login(t *testing.T, username, password string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := openBackends(t.Context(), cfg, mustKeyring(t, testKey), newLogger(cfg, io.Discard), nil)
+	b, err := openBackends(t.Context(), cfg, mustKeyring(t, testKey), newLogger(cfg, io.Discard), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

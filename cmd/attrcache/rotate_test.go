@@ -445,7 +445,7 @@ func TestRewrapDropsCopiesAKilledRunLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil)
+	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,20 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	metrics.RegisterRuntime(registry, buildVer, buildRev)
 	m := metrics.New(registry)
 
-	b, err := openBackends(ctx, cfg, keys, logger, m)
+	audit, closeAudit, err := openAuditLog(cfg.Audit, logOut)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := closeAudit(); err != nil {
+			logger.Error("closing the audit sink", "err", err)
+		}
+	}()
+	registry.MustRegister(metrics.NewAuditCollector(func() metrics.AuditStats {
+		return metrics.AuditStats{Written: audit.Written(), Dropped: audit.Dropped()}
+	}))
+
+	b, err := openBackends(ctx, cfg, keys, logger, m, audit)
 	if err != nil {
 		return err
 	}
