@@ -47,9 +47,6 @@ type ChangeStream struct {
 // and a super-user's everyone's; with userID that user's, which a regular user may name only
 // when it is their own (E005001 otherwise, as for a malformed user_id).
 func (a *API) OpenChanges(ctx context.Context, cid, userID, ust, app, remoteAddr string) (*ChangeStream, error) {
-	if a.cfg.Feed == nil {
-		return nil, attrcache.Unavailable(errors.New("sso: no change feed is configured"))
-	}
 	now := a.now()
 	c, err := a.authenticate(ctx, ust, app, now)
 	if err != nil {
@@ -65,6 +62,9 @@ func (a *API) OpenChanges(ctx context.Context, cid, userID, ust, app, remoteAddr
 		if err := checkUserID(userID); err != nil {
 			return nil, err
 		}
+	}
+	if a.cfg.Feed == nil {
+		return nil, attrcache.Unavailable(errors.New("sso: no change feed is configured"))
 	}
 	return &ChangeStream{api: a, ust: ust, app: app, userID: userID, checkedAt: now}, nil
 }
