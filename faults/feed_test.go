@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attrcache/attrcache"
 	"github.com/attrcache/attrcache/internal/stacktest"
 	"github.com/attrcache/attrcache/sso"
 )
@@ -286,6 +287,7 @@ func TestFeedDeliversEveryWriteOnce(t *testing.T) {
 	done.Add(3)
 	go longPoll(admin, pollLog, "long poll", false)
 	go longPoll(users[0], ownLog, "own long poll", true)
+	var lags []time.Duration // from commit to the SSE client, of events received live
 	go func() {
 		defer done.Done()
 		lastID := start
@@ -293,6 +295,9 @@ func TestFeedDeliversEveryWriteOnce(t *testing.T) {
 			n := 0
 			var err error
 			lastID, err = readSSE(ctx, c, admin, lastID, func(e feedEvent) bool {
+				if committed, err := attrcache.ParseTime(e.Time); err == nil && n > 0 {
+					lags = append(lags, time.Since(committed))
+				}
 				sseLog.add(e)
 				n++
 				return n < 40 && !allWritten(sseLog)
@@ -358,6 +363,11 @@ func TestFeedDeliversEveryWriteOnce(t *testing.T) {
 		after = page.Next
 	}
 	done.Wait()
+	if len(lags) > 0 {
+		slices.Sort(lags)
+		t.Logf("delivery lag from commit to the SSE client, %d events: p50 %v, p99 %v, max %v",
+			len(lags), lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+	}
 	superLog.check(t, "paging", want)
 	pollLog.check(t, "long poll", want)
 	sseLog.check(t, "SSE", want)

@@ -139,14 +139,19 @@ var testHookWrapHandler func(http.Handler) http.Handler
 
 // startFeedSequencer numbers the change log's new events and the expiries for the change feed in
 // the background every changes.feed_interval, and purges what is older than changes.retention;
-// the returned stop waits for it to finish. Every instance runs one; they take turns.
+// the returned stop waits for it to finish. Every instance runs one; they take turns. Failures
+// are logged at most every 10 s.
 func startFeedSequencer(ctx context.Context, db *persist.DB, cfg changesConfig, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var lastLogged time.Time
 		db.RunFeedSequencer(ctx, cfg.FeedInterval, cfg.Retention, func(err error) {
-			logger.Warn("sequencing the change feed", "err", err)
+			if time.Since(lastLogged) >= 10*time.Second { // a database outage fails every run
+				lastLogged = time.Now()
+				logger.Warn("sequencing the change feed", "err", err)
+			}
 		})
 	}()
 	return func() {
