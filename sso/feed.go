@@ -148,6 +148,12 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 		if err != nil {
 			return nil, storeError(err, "change feed", nil)
 		}
+		// The retention may have purged events after the cursor while they were read.
+		if oldest, _, err = feed.FeedBounds(ctx); err != nil {
+			return nil, storeError(err, "change feed", nil)
+		} else if oldest > seq+1 || oldest == 0 && seq < last {
+			return nil, attrcache.CursorTooOld()
+		}
 		if len(events) == limit {
 			seq = events[len(events)-1].Seq
 		} else {
