@@ -87,7 +87,7 @@ func (s *server) changes(ctx context.Context, req *request) (reply, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &changesStream{stream: stream, first: first, metrics: s.metrics, log: s.log}, nil
+		return &changesStream{stream: stream, first: first, metrics: s.metrics, log: s.log, end: s.streamsEnd}, nil
 	}
 	if wait > 0 {
 		s.metrics.FeedSubscribed(1)
@@ -154,12 +154,24 @@ type changesStream struct {
 	first   *sso.Changes
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	end     <-chan struct{} // closed: the server is shutting down
 }
 
-// serveEvents writes the stream until the client leaves or a read fails; a failure once the
-// stream has started is sent as an `event: error` with the error envelope, and ends it.
+// serveEvents writes the stream until the client leaves, the server shuts down or a read fails;
+// a failure once the stream has started is sent as an `event: error` with the error envelope,
+// and ends it.
 func (r *changesStream) serveEvents(c *gin.Context, ex *exchange) {
-	ctx := c.Request.Context()
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	defer cancel()
+	if r.end != nil {
+		go func() {
+			select {
+			case <-r.end:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	r.metrics.FeedSubscribed(1)
 	defer r.metrics.FeedSubscribed(-1)
 	header := c.Writer.Header()
@@ -198,7 +210,7 @@ func (r *changesStream) serveEvents(c *gin.Context, ex *exchange) {
 		changes, err = r.stream.Read(ctx, changes.Next, sso.FeedMaxLimit, feedKeepAlive)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return // the client went away, or the server is shutting down
 			}
 			e := attrcache.AsError(err)
 			r.log.Info("change feed stream ended", "cid", ex.cid, "sub_status", e.Code, "err", e.Error())

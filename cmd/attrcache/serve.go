@@ -106,6 +106,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxInflightBodyBytes: cfg.Memory.MaxInflightBodyBytes,
 		MaxAttrValueBytes:    cfg.Attributes.MaxValueBytes,
 		TrustedProxies:       trustedProxies,
+		StreamsEnd:           ctx.Done(), // shutdown begins: event streams end, their clients resume elsewhere
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
