@@ -481,3 +481,38 @@ func TestFeedCursorTooOld(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedKeepsWritesOfAKilledInstance: writes committed by an instance whose sequencer is dead
+// (killed, as a process killed right after its commits leaves them) reach the feed all the
+// same: the survivor's sequencer numbers them, and a reader on the survivor gets each once.
+func TestFeedKeepsWritesOfAKilledInstance(t *testing.T) {
+	a, c := env.NewStack(t, stacktest.Options{}), env.NewStack(t, stacktest.Options{})
+	u := a.NewUsers(t, fmt.Sprintf("feed-kill-%d", time.Now().UnixNano()), 1)[0]
+	start := feedEnd(t, c)
+	a.Kill() // its relay, sequencer and server stop; its store still commits through the Go API
+	attrs, err := a.API.UserAttrs(t.Context(), "cid-kill", "", u.UST, stacktest.App, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for i := range 20 {
+		name := fmt.Sprint(i % 3)
+		if err := attrs.Set(t.Context(), name, "v"); err != nil {
+			t.Fatalf("Set: %v", err)
+		}
+		want[opKey(u.ID, "user", name)] = append(want[opKey(u.ID, "user", name)], "set")
+	}
+	l := newFeedLog([]user{u})
+	after := start
+	for deadline := time.Now().Add(10 * time.Second); l.count() < 20 && time.Now().Before(deadline); {
+		page, err := getChanges(t.Context(), t, c, feedQuery(u, "after", after, "wait", "1"))
+		if err != nil || page.status != http.StatusOK {
+			t.Fatalf("reading the feed: %v, %+v", err, page)
+		}
+		for _, e := range page.Result {
+			l.add(e)
+		}
+		after = page.Next
+	}
+	l.check(t, "the survivor's reader", want)
+}
