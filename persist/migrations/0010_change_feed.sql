@@ -34,5 +34,7 @@ CREATE TABLE IF NOT EXISTS sso_feed_expired (
     PRIMARY KEY (user_id, ust_hash, name, version)
 ) ENGINE = InnoDB;
 
-ALTER TABLE sso_change ADD COLUMN IF NOT EXISTS fed BOOL NOT NULL DEFAULT FALSE,
-    ADD KEY IF NOT EXISTS sso_change_fed_idx (fed, change_id);
+-- The column is added in place at once; the index is built online, writes going on meanwhile.
+-- Rows logged before this migration are fed too: the feed starts with what the log kept.
+ALTER TABLE sso_change ADD COLUMN IF NOT EXISTS fed BOOL NOT NULL DEFAULT FALSE;
+ALTER TABLE sso_change ADD INDEX IF NOT EXISTS sso_change_fed_idx (fed, change_id), LOCK = NONE;
