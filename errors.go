@@ -46,6 +46,7 @@ const (
 
 	// attrcache's own codes (CONTRACT.md §10).
 	CodeQuotaExceeded = "E009103"
+	CodeCursorTooOld  = "E009102"
 )
 
 // Kind says how an error reaches a client; the HTTP layer maps each kind to one status.
@@ -64,6 +65,8 @@ const (
 	KindUnavailable
 	// KindInternal is a bug: HTTP 500, E008004.
 	KindInternal
+	// KindGone is a change feed cursor older than what the feed keeps: HTTP 410, E009102.
+	KindGone
 )
 
 func (k Kind) String() string {
@@ -80,6 +83,8 @@ func (k Kind) String() string {
 		return "unavailable"
 	case KindInternal:
 		return "internal"
+	case KindGone:
+		return "gone"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -153,6 +158,12 @@ var ErrConflict = errors.New("already exists")
 // ErrQuotaExceeded is returned by attribute stores when a write would take a user past a quota
 // (more attributes or more bytes of values than allowed). Nothing of that write is stored.
 var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// CursorTooOld returns E009102 (HTTP 410): the change feed no longer holds the events after the
+// cursor.
+func CursorTooOld() *Error {
+	return &Error{Kind: KindGone, Code: CodeCursorTooOld, Message: "the cursor is older than the oldest event the feed keeps"}
+}
 
 // QuotaExceeded returns E009103 (HTTP 403): the write would take the user past a quota.
 func QuotaExceeded() *Error {

@@ -93,11 +93,12 @@ func byTargetUST(extra map[string]any) func(testUser) map[string]any {
 // a route missing here.
 func authzCases() map[string]authzCase {
 	cases := map[string]authzCase{
-		"GET " + pathUser:    {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
-		"GET " + pathExport:  {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
-		"POST " + pathUser:   {input: byUserID(map[string]any{"username": uniqueName("made-by-regular")}), refusal: attrcache.CodeNotAllowed},
-		"PATCH " + pathUser:  {input: byUserID(map[string]any{"display_name": "changed"}), refusal: attrcache.CodeInvalidInput},
-		"DELETE " + pathUser: {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
+		"GET " + pathUser:                  {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
+		"GET " + pathExport:                {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
+		"GET " + pathUserAttr + "/changes": {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
+		"POST " + pathUser:                 {input: byUserID(map[string]any{"username": uniqueName("made-by-regular")}), refusal: attrcache.CodeNotAllowed},
+		"PATCH " + pathUser:                {input: byUserID(map[string]any{"display_name": "changed"}), refusal: attrcache.CodeInvalidInput},
+		"DELETE " + pathUser:               {input: byUserID(nil), refusal: attrcache.CodeNotAllowed},
 		"PATCH " + pathPassword: {
 			input: byUserID(map[string]any{"new_password": "a-new-long-pass", "old_password": "whatever"}), refusal: attrcache.CodeInvalidInput,
 		},

@@ -18,6 +18,8 @@ type request struct {
 	// remoteAddr is the client's address (see remoteAddr); userAgent its User-Agent header.
 	remoteAddr string
 	userAgent  string
+	// header is the request's headers, for the few endpoints that read one.
+	header http.Header
 
 	input input // in points here: one allocation for both
 }
@@ -53,6 +55,7 @@ func readRequest(r *http.Request, w http.ResponseWriter, ex *exchange, spec *inp
 		cid:        ex.cid,
 		remoteAddr: ex.remoteAddr,
 		userAgent:  r.UserAgent(),
+		header:     r.Header,
 		input:      input{values: values, texts: texts, spec: spec},
 	}
 	req.in = &req.input

@@ -110,6 +110,7 @@ func runTests(m *testing.M) (int, error) {
 	cfg.SignupApps = []string{signupApp}
 	cfg.Hash = sso.HashParams{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32, SaltLen: 16}
 	cfg.Throttle = sso.ThrottleConfig{PerUsername: throttleLimit, Window: time.Hour}
+	cfg.Feed = db // read only: no sequencer runs here
 	attrs := cache.NewAttrStore(store, db)
 	if _, err := sso.New(cfg, keys, store, store, attrs); err != nil {
 		return 0, err

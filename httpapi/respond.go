@@ -53,6 +53,7 @@ var statusByKind = map[attrcache.Kind]int{
 	attrcache.KindThrottled:   http.StatusTooManyRequests,
 	attrcache.KindUnavailable: http.StatusServiceUnavailable,
 	attrcache.KindInternal:    http.StatusInternalServerError,
+	attrcache.KindGone:        http.StatusGone,
 }
 
 // transportError is an error of the HTTP exchange itself (unknown path, unsupported verb, body

@@ -24,6 +24,7 @@ const (
 	pathUserExport  = "/zato/sso/user/export"
 
 	pathUserAttr          = "/zato/sso/user/attr"
+	pathUserAttrChanges   = "/zato/sso/user/attr/changes"
 	pathUserAttrExists    = "/zato/sso/user/attr/exists"
 	pathUserAttrNames     = "/zato/sso/user/attr/names"
 	pathSessionAttr       = "/zato/sso/session/attr"
@@ -111,6 +112,8 @@ func (s *server) routeTable() []route {
 		add(http.MethodGet, scope.names, attrs(attrNames), spec())
 	}
 
+	add(http.MethodGet, pathUserAttrChanges, s.changes, withCaller("user_id", "after", "limit", "wait"))
+
 	add(http.MethodGet, pathHealth, s.health, s.userInput())
 	add(http.MethodGet, pathReady, s.readiness, s.userInput())
 	return table
@@ -136,6 +139,10 @@ func (s *server) handle(e endpoint, spec *inputSpec) gin.HandlerFunc {
 		rep, err := s.run(c, ex, e, spec)
 		if err != nil {
 			s.writeError(c, ex, err)
+			return
+		}
+		if es, ok := rep.(eventStreamReply); ok {
+			es.serveEvents(c, ex)
 			return
 		}
 		if sr, ok := rep.(streamingReply); ok {

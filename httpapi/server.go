@@ -43,6 +43,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Zato-Forwarded-For and X-Forwarded-For headers are
 	// believed (see remoteAddr); none: the client is always the connection's peer.
 	TrustedProxies []netip.Prefix
+
+	// StreamsEnd, once closed, ends the change feed's event streams (their clients resume
+	// elsewhere with Last-Event-ID), so that a shutdown need not wait for them; nil: never.
+	StreamsEnd <-chan struct{}
 }
 
 // defaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -78,6 +82,7 @@ func NewServer(api *sso.API, opts Options) http.Handler {
 		metricsHandler: opts.MetricsHandler,
 		maxBodyBytes:   opts.MaxBodyBytes,
 		trustedProxies: opts.TrustedProxies,
+		streamsEnd:     opts.StreamsEnd,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -118,6 +123,7 @@ type server struct {
 	inflightBodies    *semaphore.Weighted // the body bytes requests may hold at once; nil: no bound
 	maxAttrValueBytes int
 	trustedProxies    []netip.Prefix
+	streamsEnd        <-chan struct{}
 }
 
 // exchange is what observe, the handler and the response writers record about one request.

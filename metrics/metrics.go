@@ -26,6 +26,7 @@ type Metrics struct {
 	failover       failoverMetrics
 	redisPipelines prometheus.Histogram
 	sealedValues   *prometheus.GaugeVec
+	feed           feedMetrics
 }
 
 // The results of a cache look-up, the result label of attrcache_cache_requests_total.
@@ -88,6 +89,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.batch = newBatchMetrics(reg)
 	m.failover = newFailoverMetrics(reg)
 	m.sealedValues = newSealedValues(reg)
+	m.feed = newFeedMetrics(reg)
 	return m
 }
 

@@ -19,6 +19,10 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs
 	if batch <= 0 {
 		return 0, 0, fmt.Errorf("persist: purge: batch is %d, want at least 1", batch)
 	}
+	// The expire events first: a row is purged only once its expiry is in the change feed.
+	if _, err := db.SequenceFeed(ctx, now, true); err != nil {
+		return 0, 0, fmt.Errorf("persist: purge expired attributes: %w", err)
+	}
 	for {
 		n, err := db.purgeExpiredAttrs(ctx, now, batch)
 		attrs += n
@@ -42,8 +46,9 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs
 	}
 }
 
-// purgeExpiredAttrs deletes at most batch attributes that have expired at now, oldest expiry
-// first, and returns how many it deleted.
+// purgeExpiredAttrs deletes at most batch attributes that have expired at now and whose expire
+// event is in the change feed (sso_feed_expired), oldest expiry first, with those marks, and
+// returns how many it deleted.
 //
 // It first picks them (a plain read), then raises their users' attr_version_floor to the highest
 // version of each user's rows that have expired at now, locking the users' rows (in key order)
@@ -53,7 +58,7 @@ func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		deleted = 0 // what an attempt rolled back at its commit had counted
 		keys, err := queryAttrKeys(ctx, tx,
-			"SELECT user_id, ust_hash, name FROM sso_attr WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ?",
+			"SELECT user_id, ust_hash, name FROM sso_attr WHERE expiration_time <= ? AND "+expiryFed+" ORDER BY expiration_time LIMIT ?",
 			now, batch)
 		if err != nil || len(keys) == 0 {
 			return err
@@ -74,19 +79,29 @@ func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (
 			return mapError(err)
 		}
 		where, args := keysOfMany(keys)
-		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE ("+where+") AND expiration_time <= ?",
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE ("+where+") AND expiration_time <= ? AND "+expiryFed,
 			append(args, now)...)
 		if err != nil {
 			return mapError(err)
 		}
-		deleted, err = rowsAffected(res)
-		return err
+		if deleted, err = rowsAffected(res); err != nil {
+			return err
+		}
+		// The marks of these names that no row holds any more.
+		_, err = tx.ExecContext(ctx, "DELETE FROM sso_feed_expired WHERE ("+where+`) AND NOT EXISTS (SELECT 1 FROM sso_attr a
+			WHERE a.user_id = sso_feed_expired.user_id AND a.ust_hash = sso_feed_expired.ust_hash
+				AND a.name = sso_feed_expired.name AND a.version = sso_feed_expired.version)`, args...)
+		return mapError(err)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return deleted, nil
 }
+
+// expiryFed is the condition that an sso_attr row's expiry is in the change feed.
+const expiryFed = `EXISTS (SELECT 1 FROM sso_feed_expired e WHERE e.user_id = sso_attr.user_id
+	AND e.ust_hash = sso_attr.ust_hash AND e.name = sso_attr.name AND e.version = sso_attr.version)`
 
 // purgeEndedSessions deletes at most batch sessions that have ended at now, the earliest ended
 // first, with their attributes, in one transaction; it returns how many sessions and attributes

@@ -15,6 +15,7 @@ package sso
 import (
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -82,6 +83,12 @@ type Config struct {
 
 	// Now returns the current time; nil means attrcache.Now. Tests set it to move time.
 	Now func() time.Time
+
+	// Feed is the change feed that OpenChanges reads; nil: the feed answers 503.
+	Feed attrcache.ChangeFeed
+	// FeedPollInterval is how often an instance with readers waiting on the feed asks it whether
+	// it has grown; 0 means 20 ms.
+	FeedPollInterval time.Duration
 }
 
 // DefaultConfig returns Zato's defaults (sso.conf as created by zato create server).
@@ -117,6 +124,9 @@ type API struct {
 	// dummyHash is verified against when a login names no usable user, so that such a login
 	// takes as long as one with a wrong password and does not reveal which usernames exist.
 	dummyHash string
+
+	feedOnce sync.Once
+	watcher  *feedWatcher
 }
 
 // New returns the API over the given stores. keys seals USTs and encrypted attribute values. It

@@ -268,3 +268,65 @@ func ExampleAttrAPI_GetMany() {
 	// visits: 3
 	// no-such-attribute: not found
 }
+
+func ExampleAPI_OpenChanges() {
+	ctx := context.Background()
+	ust, err := exampleSuperUser(ctx, "example.feed")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A super-user reads everyone's events; with a user_id, that user's; a regular user their own.
+	me, err := exampleAPI.GetCurrentUser(ctx, "cid-20", ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	feed, err := exampleAPI.OpenChanges(ctx, "cid-21", me.User.UserID, ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Start at the end: read what is there now, keeping only the cursor.
+	cursor := ""
+	for {
+		page, err := feed.Read(ctx, cursor, sso.FeedMaxLimit, 0)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		cursor = page.Next
+		if len(page.Events) == 0 {
+			break
+		}
+	}
+	attrs, err := exampleAPI.UserAttrs(ctx, "cid-22", "", ust, "CRM", "10.151.17.19")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := attrs.Set(ctx, "theme", "dark"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := attrs.Delete(ctx, "theme"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Long poll: wait up to 5 s for each event; values are never in the feed.
+	for seen := 0; seen < 2; {
+		page, err := feed.Read(ctx, cursor, 10, 5*time.Second)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, e := range page.Events {
+			fmt.Println(e.Op, e.Name, e.Session == "")
+			seen++
+		}
+		cursor = page.Next
+	}
+	// Output:
+	// set theme true
+	// delete theme true
+}

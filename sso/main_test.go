@@ -85,9 +85,22 @@ func runTests(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer testSQL.Close()
-	if exampleAPI, err = sso.New(testConfig(attrcache.Now), testKeys, testStore, testStore, testAttrs); err != nil {
+	// The examples' API reads the change feed, which a sequencer fills as serve's does.
+	exampleCfg := testConfig(attrcache.Now)
+	exampleCfg.Feed = db
+	if exampleAPI, err = sso.New(exampleCfg, testKeys, testStore, testStore, testAttrs); err != nil {
 		return 0, err
 	}
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		db.RunFeedSequencer(feedCtx, 20*time.Millisecond, 7*24*time.Hour, nil)
+	}()
+	defer func() {
+		stopFeed()
+		<-feedDone
+	}()
 	return m.Run(), nil
 }
 

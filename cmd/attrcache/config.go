@@ -113,12 +113,22 @@ type cacheConfig struct {
 	FailoverReplayWindow  time.Duration `yaml:"failover_replay_window"`
 }
 
-// changesConfig is the change log's: its relay (cache.Relay) and retention.
+// changesConfig is the change log's: its relay (cache.Relay), retention, and the change feed's
+// sequencer and readers.
 type changesConfig struct {
 	RelayGrace    time.Duration `yaml:"relay_grace"`
 	RelayInterval time.Duration `yaml:"relay_interval"`
 	Retention     time.Duration `yaml:"retention"`
+	FeedInterval  time.Duration `yaml:"feed_interval"`
 }
+
+// Bounds of changes.feed_interval: how often the sequencer numbers new changes and waiting
+// readers look for them, which the feed's delivery lag follows.
+const (
+	minFeedInterval     = 5 * time.Millisecond
+	maxFeedInterval     = time.Second
+	defaultFeedInterval = 20 * time.Millisecond
+)
 
 // Bounds of the relay's settings: a change is applied within grace + interval (and a poll) of
 // its commit, which must stay well under the 1 s bound of coherence across instances.
@@ -260,6 +270,7 @@ func defaultConfig() config {
 			RelayGrace:    cache.DefaultRelayGrace,
 			RelayInterval: cache.DefaultRelayInterval,
 			Retention:     cache.DefaultRelayRetention,
+			FeedInterval:  defaultFeedInterval,
 		},
 		Log:    logConfig{Format: "text", Level: "info"},
 		Audit:  auditConfig{Sink: auditStderr},
@@ -438,6 +449,7 @@ func (cfg *config) validate() error {
 		{"changes.relay_interval", cfg.Changes.RelayInterval < minRelayInterval, "must be at least 10ms"},
 		{"changes.relay_interval", cfg.Changes.RelayGrace+cfg.Changes.RelayInterval > maxRelayGraceAndInt, "plus changes.relay_grace must be at most 800ms"},
 		{"changes.retention", cfg.Changes.Retention < time.Hour, "must be at least 1h"},
+		{"changes.feed_interval", cfg.Changes.FeedInterval < minFeedInterval || cfg.Changes.FeedInterval > maxFeedInterval, "must be from 5ms to 1s"},
 		{"apps", len(cfg.Apps) == 0, "must name at least one application"},
 		{"session.expiry", cfg.Session.Expiry < time.Second, "must be at least 1s"},
 		{"password.min_length", cfg.Password.MinLength < 1, "must be at least 1"},

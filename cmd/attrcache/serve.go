@@ -97,6 +97,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// Applies to Redis the committed changes whose writers did not (changes.* settings).
 	stopRelay := b.relay.Start(ctx)
 	defer stopRelay()
+	stopFeed := startFeedSequencer(ctx, b.db, cfg.Changes, logger)
+	defer stopFeed()
 	checkSealedKeys(ctx, b.db, keys, logger)
 	stopSealedCounter := startSealedCounter(ctx, b.db, keys, logger, m)
 	defer stopSealedCounter()
@@ -117,6 +119,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxInflightBodyBytes: cfg.Memory.MaxInflightBodyBytes,
 		MaxAttrValueBytes:    cfg.Attributes.MaxValueBytes,
 		TrustedProxies:       trustedProxies,
+		StreamsEnd:           ctx.Done(), // shutdown begins: event streams end, their clients resume elsewhere
 	})
 	if testHookWrapHandler != nil {
 		handler = testHookWrapHandler(handler)
@@ -147,6 +150,29 @@ func (d *drainState) begin() { d.draining.Store(true) }
 // testHookWrapHandler, set by tests only, wraps the HTTP handler that serve builds, so that a
 // test can watch or hold requests as the server receives them.
 var testHookWrapHandler func(http.Handler) http.Handler
+
+// startFeedSequencer numbers the change log's new events and the expiries for the change feed in
+// the background every changes.feed_interval, and purges what is older than changes.retention;
+// the returned stop waits for it to finish. Every instance runs one; they take turns. Failures
+// are logged at most every 10 s.
+func startFeedSequencer(ctx context.Context, db *persist.DB, cfg changesConfig, logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var lastLogged time.Time
+		db.RunFeedSequencer(ctx, cfg.FeedInterval, cfg.Retention, func(err error) {
+			if time.Since(lastLogged) >= 10*time.Second { // a database outage fails every run
+				lastLogged = time.Now()
+				logger.Warn("sequencing the change feed", "err", err)
+			}
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
 
 // startPurger deletes expired attributes and ended sessions in the background, now and then
 // every purge.interval, logging what it deleted and reporting it, and the number of sessions

@@ -34,6 +34,10 @@ import (
 // App is the one current_app of every stack.
 const App = "CRM"
 
+// FeedInterval is how often a stack's change feed sequencer runs and its waiting readers look
+// for new events (configs/attrcache.yaml's changes.feed_interval).
+const FeedInterval = 20 * time.Millisecond
+
 // RequestTimeout bounds one HTTP request to a stack: far above what any request needs, even to
 // a slowed backend, so a request that hits it has failed.
 const RequestTimeout = 30 * time.Second
@@ -201,7 +205,19 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	store := cache.New(rdb, cache.Options{Prefix: e.Prefix, AfterCommit: opts.AfterCommit}, s.DB, s.DB)
 	t.Cleanup(func() { CloseOrFail(t, "cache", store) }) // runs before the database closes
 	relay := cache.NewRelay(store, s.DB, cache.RelayOptions{})
-	s.stopRelay = sync.OnceFunc(relay.Start(context.Background()))
+	stopRelay := relay.Start(context.Background())
+	// The change feed's sequencer, as serve runs it (configs/attrcache.yaml's interval).
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		s.DB.RunFeedSequencer(feedCtx, FeedInterval, cache.DefaultRelayRetention, nil)
+	}()
+	s.stopRelay = sync.OnceFunc(func() {
+		stopFeed()
+		<-feedDone
+		stopRelay()
+	})
 	t.Cleanup(s.stopRelay) // runs before the cache and database close
 	if opts.Failover != nil {
 		failover := *opts.Failover
@@ -214,6 +230,7 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	cfg := sso.DefaultConfig()
 	cfg.Apps = []string{App}
 	cfg.Hash = sso.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}
+	cfg.Feed, cfg.FeedPollInterval = s.DB, FeedInterval
 	if s.API, err = sso.New(cfg, e.Keys, store, store, cache.NewAttrStore(store, s.DB)); err != nil {
 		t.Fatalf("sso.New: %v", err)
 	}
@@ -223,7 +240,7 @@ func (e *Env) NewStack(t testing.TB, opts Options) *Stack {
 	return s
 }
 
-// Kill ends the instance as far as the others can tell, as a SIGKILL would: its relay stops
+// Kill ends the instance as far as the others can tell, as a SIGKILL would: its relay and feed sequencer stop
 // and its HTTP server closes, and nothing it held in memory does anything any more.
 func (s *Stack) Kill() {
 	s.stopRelay()

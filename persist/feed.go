@@ -1,0 +1,364 @@
+package persist
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attrcache/attrcache"
+)
+
+// The change feed (migration 0010, ARCHITECTURE.md "Change feed"). The sequencer (SequenceFeed,
+// run by every instance) takes the change log's rows not yet fed and the attributes that expired
+// without an expire event, in one transaction that holds the one row of sso_feed_state, and
+// numbers their events from that row's last_seq on. Whoever holds the row sees every change
+// committed before it took it, so an event numbered later never becomes visible before one
+// numbered earlier, and readers page by seq alone.
+
+// feedPage bounds the log rows, and the expired attributes, of one sequencing transaction.
+const feedPage = 500
+
+// feedInsertChunk bounds the rows of one INSERT into sso_feed.
+const feedInsertChunk = 200
+
+var _ attrcache.ChangeFeed = (*DB)(nil)
+
+// feedOps maps a change log entry's op to its feed op.
+var feedOps = map[attrcache.ChangeOp]attrcache.FeedOp{
+	attrcache.ChangeSet:    attrcache.FeedSet,
+	attrcache.ChangeDelete: attrcache.FeedDelete,
+	attrcache.ChangeGone:   attrcache.FeedDelete,
+}
+
+// SequenceFeed adds to the feed the events of the change log's rows not yet fed and, with
+// expiries, once those are all in, an expire event for each attribute expired at now whose
+// expiry is not in the feed yet, in transactions of at most feedPage rows, until nothing is
+// left; it returns how many events it added. Several callers at once (instances) take turns:
+// each event is added once.
+func (db *DB) SequenceFeed(ctx context.Context, now time.Time, expiries bool) (int, error) {
+	total := 0
+	for {
+		if idle, err := db.feedIdle(ctx, now, expiries); err != nil || idle {
+			return total, err
+		}
+		var added int
+		var more bool
+		err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			added, more, err = sequenceFeedPage(ctx, tx, now, expiries)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("persist: sequencing the change feed: %w", err)
+		}
+		total += added
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// feedIdle says, without a lock, whether the sequencer has nothing to do: no row of the log
+// unfed, and with expiries no attribute expired at now without its expire event.
+func (db *DB) feedIdle(ctx context.Context, now time.Time, expiries bool) (bool, error) {
+	var work int
+	err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sso_change WHERE fed = FALSE)
+		OR (? AND EXISTS (`+expiredUnfedQuery+`))`, expiries, now).Scan(&work)
+	if err != nil {
+		return false, fmt.Errorf("persist: sequencing the change feed: %w", mapError(err))
+	}
+	return work == 0, nil
+}
+
+// expiredUnfedQuery selects the attributes expired at its argument whose expire event is not in
+// the feed, the earliest expiry first.
+const expiredUnfedQuery = `SELECT a.user_id, a.ust_hash, a.name, a.version, a.expiration_time FROM sso_attr a
+	WHERE a.expiration_time <= ? AND NOT EXISTS (SELECT 1 FROM sso_feed_expired e
+		WHERE e.user_id = a.user_id AND e.ust_hash = a.ust_hash AND e.name = a.name AND e.version = a.version)
+	ORDER BY a.expiration_time`
+
+// sequenceFeedPage adds one page of events in tx and says whether more may be waiting.
+func sequenceFeedPage(ctx context.Context, tx *sql.Tx, now time.Time, expiries bool) (added int, more bool, err error) {
+	var last int64
+	// The lock comes before the first plain read, which fixes what tx sees: every change
+	// committed before the lock was granted.
+	if err := tx.QueryRowContext(ctx, "SELECT last_seq FROM sso_feed_state WHERE id = 1 FOR UPDATE").Scan(&last); err != nil {
+		return 0, false, mapError(err)
+	}
+	events, fed, err := unfedChanges(ctx, tx)
+	if err != nil {
+		return 0, false, err
+	}
+	more = len(fed) == feedPage
+	var expired []attrcache.FeedEvent
+	if !more && expiries {
+		// Every set is in (or in this page) before any expire event of its version.
+		if expired, err = expiredUnfed(ctx, tx, now); err != nil {
+			return 0, false, err
+		}
+		more = len(expired) == feedPage
+		events = append(events, expired...)
+	}
+	for i := range events {
+		events[i].Seq = last + int64(i) + 1
+	}
+	if err := insertFeedEvents(ctx, tx, events); err != nil {
+		return 0, false, err
+	}
+	if err := markExpiryFed(ctx, tx, expired); err != nil {
+		return 0, false, err
+	}
+	if len(fed) > 0 {
+		args := make([]any, len(fed))
+		for i, id := range fed {
+			args[i] = id
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE sso_change SET fed = TRUE WHERE "+inList("change_id", len(args)), args...); err != nil {
+			return 0, false, mapError(err)
+		}
+	}
+	if len(events) > 0 {
+		if _, err := tx.ExecContext(ctx, "UPDATE sso_feed_state SET last_seq = ? WHERE id = 1", last+int64(len(events))); err != nil {
+			return 0, false, mapError(err)
+		}
+	}
+	return len(events), more, nil
+}
+
+// unfedChanges reads at most feedPage rows of the log not yet fed and returns their attribute
+// events, each attribute's in version order, and the rows' IDs.
+func unfedChanges(ctx context.Context, tx *sql.Tx) ([]attrcache.FeedEvent, []int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT change_id, change_time, cid, entries FROM sso_change WHERE fed = FALSE ORDER BY change_id LIMIT ?", feedPage)
+	if err != nil {
+		return nil, nil, mapError(err)
+	}
+	defer rows.Close()
+	var events []attrcache.FeedEvent
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var at time.Time
+		var cid string
+		var entries []byte
+		if err := rows.Scan(&id, &at, &cid, &entries); err != nil {
+			return nil, nil, mapError(err)
+		}
+		ids = append(ids, id)
+		changes, err := decodeChanges(entries)
+		if err != nil {
+			return nil, nil, fmt.Errorf("change %d: %w", id, err)
+		}
+		for _, c := range changes {
+			op, ok := feedOps[c.Op]
+			if c.Kind != attrcache.ChangeAttr || !ok {
+				continue
+			}
+			version := c.Version
+			if c.Op == attrcache.ChangeGone {
+				version = 0
+			}
+			events = append(events, attrcache.FeedEvent{Op: op, UserID: c.UserID, Session: c.Session, Name: c.Name,
+				Version: version, Time: at.UTC(), CID: cid})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, mapError(err)
+	}
+	orderVersions(events)
+	return events, ids, nil
+}
+
+// orderVersions puts the events of each attribute in version order (a deletion with its user
+// last) in the places its events hold. Log rows are read in ID order, and on a Galera cluster
+// each node takes its own IDs, so a later write of an attribute on one node may have the lower ID.
+func orderVersions(events []attrcache.FeedEvent) {
+	type key struct {
+		user, session, name string
+	}
+	places := make(map[key][]int)
+	for i, e := range events {
+		k := key{e.UserID, string(e.Session), e.Name}
+		places[k] = append(places[k], i)
+	}
+	rank := func(e attrcache.FeedEvent) int64 {
+		if e.Version == 0 {
+			return 1<<63 - 1
+		}
+		return e.Version
+	}
+	for _, at := range places {
+		if len(at) < 2 {
+			continue
+		}
+		group := make([]attrcache.FeedEvent, len(at))
+		for i, p := range at {
+			group[i] = events[p]
+		}
+		slices.SortStableFunc(group, func(a, b attrcache.FeedEvent) int { return cmp.Compare(rank(a), rank(b)) })
+		for i, p := range at {
+			events[p] = group[i]
+		}
+	}
+}
+
+// expiredUnfed returns an expire event for each of at most feedPage attributes expired at now
+// whose expiry is not in the feed.
+func expiredUnfed(ctx context.Context, tx *sql.Tx, now time.Time) ([]attrcache.FeedEvent, error) {
+	rows, err := tx.QueryContext(ctx, expiredUnfedQuery+" LIMIT ?", now, feedPage)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var events []attrcache.FeedEvent
+	for rows.Next() {
+		e := attrcache.FeedEvent{Op: attrcache.FeedExpire}
+		if err := rows.Scan(&e.UserID, &e.Session, &e.Name, &e.Version, &e.Time); err != nil {
+			return nil, mapError(err)
+		}
+		e.Time = e.Time.UTC()
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return events, nil
+}
+
+// insertFeedEvents inserts events into sso_feed.
+func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent) error {
+	for start := 0; start < len(events); start += feedInsertChunk {
+		chunk := events[start:min(start+feedInsertChunk, len(events))]
+		args := make([]any, 0, 8*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.Seq, string(e.Op[0]), e.UserID, string(e.Session), e.Name, e.Version, e.Time, e.CID)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sso_feed (seq, op, user_id, ust_hash, name, version, event_time, cid, fed_time)
+			VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)), ", len(chunk)), ", "), args...)
+		if err != nil {
+			return mapError(err)
+		}
+	}
+	return nil
+}
+
+// markExpiryFed records that the expiries of events are in the feed.
+func markExpiryFed(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent) error {
+	for start := 0; start < len(events); start += feedInsertChunk {
+		chunk := events[start:min(start+feedInsertChunk, len(events))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.UserID, string(e.Session), e.Name, e.Version)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT IGNORE INTO sso_feed_expired (user_id, ust_hash, name, version) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", "), args...)
+		if err != nil {
+			return mapError(err)
+		}
+	}
+	return nil
+}
+
+// feedOpByByte maps the op column of sso_feed to its FeedOp.
+var feedOpByByte = map[string]attrcache.FeedOp{"s": attrcache.FeedSet, "d": attrcache.FeedDelete, "e": attrcache.FeedExpire}
+
+// FeedBounds returns the lowest seq kept in the feed (0: none) and the highest handed out.
+func (db *DB) FeedBounds(ctx context.Context) (oldest, last int64, err error) {
+	err = db.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MIN(seq), 0) FROM sso_feed),
+		(SELECT last_seq FROM sso_feed_state WHERE id = 1)`).Scan(&oldest, &last)
+	if err != nil {
+		return 0, 0, fmt.Errorf("persist: change feed bounds: %w", mapError(err))
+	}
+	return oldest, last, nil
+}
+
+// FeedEvents returns at most limit events with after < seq <= upTo, of userID ("": everyone's),
+// in seq order.
+func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) ([]attrcache.FeedEvent, error) {
+	query := "SELECT seq, op, user_id, ust_hash, name, version, event_time, cid FROM sso_feed WHERE seq > ? AND seq <= ?"
+	args := []any{after, upTo}
+	if userID != "" {
+		query += " AND user_id = ?"
+		args = append(args, userID)
+	}
+	rows, err := db.db.QueryContext(ctx, query+" ORDER BY seq LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+	}
+	defer rows.Close()
+	var events []attrcache.FeedEvent
+	for rows.Next() {
+		var e attrcache.FeedEvent
+		var op string
+		if err := rows.Scan(&e.Seq, &op, &e.UserID, &e.Session, &e.Name, &e.Version, &e.Time, &e.CID); err != nil {
+			return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+		}
+		e.Op, e.Time = feedOpByByte[op], e.Time.UTC()
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+	}
+	return events, nil
+}
+
+// PurgeFeed deletes the feed's events that entered it before before, and everything numbered
+// below them, so that what is kept is every event from the lowest kept on; it returns how many.
+func (db *DB) PurgeFeed(ctx context.Context, before time.Time) (int, error) {
+	var bound sql.NullInt64
+	if err := db.db.QueryRowContext(ctx, "SELECT MAX(seq) FROM sso_feed WHERE fed_time < ?", before.UTC()).Scan(&bound); err != nil {
+		return 0, fmt.Errorf("persist: purge change feed: %w", mapError(err))
+	}
+	if !bound.Valid {
+		return 0, nil
+	}
+	total := 0
+	for {
+		res, err := db.db.ExecContext(ctx, "DELETE FROM sso_feed WHERE seq <= ? ORDER BY seq LIMIT ?", bound.Int64, purgeFeedChunk)
+		if err != nil {
+			return total, fmt.Errorf("persist: purge change feed: %w", mapError(err))
+		}
+		n, err := rowsAffected(res)
+		total += n
+		if err != nil || n < purgeFeedChunk {
+			return total, err
+		}
+	}
+}
+
+// purgeFeedChunk bounds the events one DELETE of PurgeFeed removes.
+const purgeFeedChunk = 5000
+
+// feedExpiryEvery is how often the sequencer looks for expired attributes.
+const feedExpiryEvery = time.Second
+
+// RunFeedSequencer runs SequenceFeed (at attrcache.Now()) every interval, with expiries every
+// feedExpiryEvery, and PurgeFeed of what is older than retention once a minute, until ctx ends;
+// failures go to onError when not nil.
+func (db *DB) RunFeedSequencer(ctx context.Context, interval, retention time.Duration, onError func(error)) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var lastPurge, lastExpiry time.Time
+	for {
+		expiries := time.Since(lastExpiry) >= feedExpiryEvery
+		if expiries {
+			lastExpiry = time.Now()
+		}
+		_, err := db.SequenceFeed(ctx, attrcache.Now(), expiries)
+		if err == nil && time.Since(lastPurge) >= time.Minute {
+			lastPurge = time.Now()
+			_, err = db.PurgeFeed(ctx, time.Now().Add(-retention))
+		}
+		if err != nil && ctx.Err() == nil && onError != nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
