@@ -1,20 +1,10 @@
 // Package testenv gives each test package its own fresh MariaDB database and Redis key prefix on
-// the real servers, so that packages run in parallel without seeing each other's data.
-//
-// The servers are found through ATTRCACHE_TEST_MYSQL (a go-sql-driver DSN without a database
-// name, default "root@tcp(127.0.0.1:3306)/") and ATTRCACHE_TEST_REDIS_URL (default
-// "redis://127.0.0.1:6379/0"). `make test` starts them when they are not running.
-//
-// ATTRCACHE_TEST_NAMESPACE (a-z, 0-9 and _, at most 16) goes into every database name and key
-// prefix, so that two checkouts can run their tests on the same servers at once.
-//
-// When ATTRCACHE_TEST_REDIS_ADDRS is set (a comma list of host:port), the tests use the Redis
-// Cluster whose nodes it names instead of the server of ATTRCACHE_TEST_REDIS_URL; `make test`
-// runs the packages that cache data a second time that way.
-//
-// When ATTRCACHE_TEST_GALERA_ADDRS is set (a comma list of host:port, the nodes of a MariaDB
-// Galera cluster, ATTRCACHE_TEST_MYSQL naming one of them), the tests that spread instances over
-// database servers put them on different nodes; `make test-galera` runs them that way.
+// the real servers, so that packages run in parallel without seeing each other's data. Variables:
+// ATTRCACHE_TEST_MYSQL (a DSN without a database, default root@tcp(127.0.0.1:3306)/),
+// ATTRCACHE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0), ATTRCACHE_TEST_NAMESPACE (a-z, 0-9,
+// _, at most 16: in every database name and prefix, so two checkouts can test at once),
+// ATTRCACHE_TEST_REDIS_ADDRS (a Redis Cluster's nodes, used instead of the URL) and
+// ATTRCACHE_TEST_GALERA_ADDRS (a Galera cluster's nodes, for the tests that spread instances).
 package testenv
 
 import (
