@@ -125,19 +125,7 @@ func (c *cli) sso(ctx context.Context, args []string) error {
 // withAPI opens the backends with the configured secret key, calls fn with the Go API over them,
 // and closes them.
 func (c *cli) withAPI(ctx context.Context, fn func(*sso.API) error) error {
-	cfg, err := loadConfig(c.getenv)
-	if err != nil {
-		return err
-	}
-	keys, err := secretKeyring(c.getenv)
-	if err != nil {
-		return err
-	}
-	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, nil)
-	if err != nil {
-		return err
-	}
-	return errors.Join(fn(b.api), b.close())
+	return c.withBackends(ctx, func(b *backends, _ *attrcache.Keyring) error { return fn(b.api) })
 }
 
 // password returns the --password flag when it was given, else the first line of standard input.

@@ -68,7 +68,8 @@ func mustConfig(getenv func(string) string) config {
 	return cfg
 }
 
-// withBackends opens the backends as serve does (withAPI) and calls fn with them and the keyring.
+// withBackends opens the backends as serve does and calls fn with them and the keyring; withAPI
+// and the keys commands share it.
 func (c *cli) withBackends(ctx context.Context, fn func(*backends, *attrcache.Keyring) error) error {
 	cfg, err := loadConfig(c.getenv)
 	if err != nil {
