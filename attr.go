@@ -50,11 +50,36 @@ func (a *Attr) Live(now time.Time) bool { return now.Before(a.ExpirationTime) }
 
 // AttrWrite is one attribute to create, update or set. ExpiresAt nil means "no expiration given":
 // a created attribute never expires, an existing one keeps its expiry.
+//
+// IfVersion, when set, makes the write conditional (compare-and-set): it applies only when the
+// attribute's current version is *IfVersion, 0 meaning that it does not exist (or has expired).
 type AttrWrite struct {
 	Name        string
 	Value       string
 	IsEncrypted bool
 	ExpiresAt   *time.Time
+	IfVersion   *int64
+}
+
+// AttrWriteOp is what a checked write (AttrStore.WriteAttrsChecked) does with each item.
+type AttrWriteOp uint8
+
+// The ops of a checked write: those of SetAttrs, CreateAttrs, UpdateAttrs and DeleteAttrs.
+const (
+	AttrSet AttrWriteOp = iota
+	AttrCreate
+	AttrUpdate
+	AttrDelete
+)
+
+// AttrOutcome is what a checked write did with one item. Err is the item's own error
+// (ErrVersionMismatch, ErrConflict, ErrQuotaExceeded); without one, Stored is the attribute as
+// written, or nil when nothing was (an update or a delete of a missing attribute), and Tombstone
+// is a deletion's tombstone version (AttrDelete), 0 when nothing was deleted.
+type AttrOutcome struct {
+	Stored    *Attr
+	Tombstone int64
+	Err       error
 }
 
 // AttrStore keeps attributes. Every call sees only live attributes (expiration_time > now): an
@@ -75,6 +100,13 @@ type AttrStore interface {
 	// DeleteAttrs deletes the named attributes; missing ones are ignored. It returns a version
 	// greater than that of every row it deleted, for a cache's tombstones.
 	DeleteAttrs(ctx context.Context, scope AttrScope, names []string, now time.Time) (tombstone int64, err error)
+	// WriteAttrsChecked applies op to items (distinct names; a delete reads only Name and
+	// IfVersion) as the op's own call does, after checking each item's IfVersion, and returns
+	// each item's outcome in the order of items. With atomic, the first item that fails fails
+	// the call with its error and nothing is written; else the items that pass are written
+	// together in one transaction, and those that fail are left out. A scope that is gone
+	// (ErrNotFound) fails the call either way.
+	WriteAttrsChecked(ctx context.Context, scope AttrScope, op AttrWriteOp, items []AttrWrite, atomic bool, now time.Time) ([]AttrOutcome, error)
 }
 
 // CachedAttrReader is implemented by an AttrStore with a cache in front that can answer a read

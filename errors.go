@@ -45,8 +45,9 @@ const (
 	CodeAttrExists = "E009001"
 
 	// attrcache's own codes (CONTRACT.md §10).
-	CodeQuotaExceeded = "E009103"
-	CodeCursorTooOld  = "E009102"
+	CodeVersionMismatch = "E009101"
+	CodeCursorTooOld    = "E009102"
+	CodeQuotaExceeded   = "E009103"
 )
 
 // Kind says how an error reaches a client; the HTTP layer maps each kind to one status.
@@ -67,6 +68,8 @@ const (
 	KindInternal
 	// KindGone is a change feed cursor older than what the feed keeps: HTTP 410, E009102.
 	KindGone
+	// KindConflict is a compare-and-set whose version did not match: HTTP 409, E009101.
+	KindConflict
 )
 
 func (k Kind) String() string {
@@ -83,6 +86,8 @@ func (k Kind) String() string {
 		return "unavailable"
 	case KindInternal:
 		return "internal"
+	case KindConflict:
+		return "conflict"
 	case KindGone:
 		return "gone"
 	}
@@ -158,6 +163,16 @@ var ErrConflict = errors.New("already exists")
 // ErrQuotaExceeded is returned by attribute stores when a write would take a user past a quota
 // (more attributes or more bytes of values than allowed). Nothing of that write is stored.
 var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// ErrVersionMismatch is returned by attribute stores when a write's IfVersion is not the
+// attribute's current version. Nothing of that write is stored.
+var ErrVersionMismatch = errors.New("version mismatch")
+
+// VersionMismatch returns E009101 (HTTP 409): a compare-and-set found another version.
+func VersionMismatch() *Error {
+	return &Error{Kind: KindConflict, Code: CodeVersionMismatch,
+		Message: "the attribute's current version is not the one given in if_version or If-Match"}
+}
 
 // CursorTooOld returns E009102 (HTTP 410): the change feed no longer holds the events after the
 // cursor.

@@ -80,15 +80,53 @@ func (a *AttrStore) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, 
 	if err != nil || len(names) == 0 {
 		return version, err
 	}
+	if a.tombstones(ctx, scope, names, version) {
+		receipt.Applied()
+	}
+	return version, nil
+}
+
+// tombstones leaves in Redis a tombstone of version for each of names of scope, and reports
+// whether Redis took them all.
+func (a *AttrStore) tombstones(ctx context.Context, scope attrcache.AttrScope, names []string, version int64) bool {
 	expireAt := time.Now().Add(tombstoneTTL)
 	writes := make([]write, len(names))
 	for i, key := range a.s.keys.attrs(scope, names) {
 		writes[i] = versionedTombstoneWrite(key, version, expireAt)
 	}
-	if a.s.update(ctx, writes...) {
+	return a.s.update(ctx, writes...)
+}
+
+// WriteAttrsChecked writes in the inner store, then caches what it wrote as SetAttrs and
+// DeleteAttrs do: the attributes as stored, and a tombstone for each name deleted.
+func (a *AttrStore) WriteAttrsChecked(ctx context.Context, scope attrcache.AttrScope, op attrcache.AttrWriteOp, items []attrcache.AttrWrite, atomic bool, now time.Time) ([]attrcache.AttrOutcome, error) {
+	ctx, receipt := attrcache.WithChangeReceipt(ctx)
+	outcomes, err := a.inner.WriteAttrsChecked(ctx, scope, op, items, atomic, now)
+	if err != nil {
+		return nil, err
+	}
+	var stored []*attrcache.Attr
+	var deleted []string
+	var tombstone int64
+	for i, o := range outcomes {
+		switch {
+		case o.Stored != nil:
+			stored = append(stored, o.Stored)
+		case o.Tombstone != 0:
+			deleted, tombstone = append(deleted, items[i].Name), o.Tombstone
+		}
+	}
+	applied := true
+	if len(stored) > 0 {
+		applied = a.store(ctx, scope, stored)
+	}
+	if len(deleted) > 0 {
+		applied = a.tombstones(ctx, scope, deleted, tombstone) && applied
+	}
+	if applied {
 		receipt.Applied()
 	}
-	return version, nil
+	return outcomes, nil
 }
 
 // AttrNames returns the names from the inner store: single keys cannot answer for a listing.

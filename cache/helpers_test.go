@@ -160,6 +160,11 @@ func (c *countingStore) DeleteAttrs(ctx context.Context, scope attrcache.AttrSco
 	return c.attrs.DeleteAttrs(ctx, scope, names, now)
 }
 
+func (c *countingStore) WriteAttrsChecked(ctx context.Context, scope attrcache.AttrScope, op attrcache.AttrWriteOp, items []attrcache.AttrWrite, atomic bool, now time.Time) ([]attrcache.AttrOutcome, error) {
+	c.count("WriteAttrsChecked")
+	return c.attrs.WriteAttrsChecked(ctx, scope, op, items, atomic, now)
+}
+
 // errInjected is the failure faultHook makes Redis commands return.
 var errInjected = errors.New("injected redis failure")
 

@@ -48,6 +48,7 @@ func readAttrItemsWithUnmarshal(in *input) ([]sso.AttrItem, error) {
 			{"name", "a string", &items[i].Name},
 			{"expiration", "an integer", &items[i].Expiration},
 			{"encrypt", "a boolean", &items[i].Encrypt},
+			{"if_version", "an integer", &items[i].IfVersion},
 		} {
 			if text, ok := fields[field.key]; ok && json.Unmarshal(text, field.into) != nil {
 				return nil, attrcache.InvalidInput("data[%d].%s: want %s", i, field.key, field.want)
@@ -75,6 +76,7 @@ func FuzzReadAttrItems(f *testing.F) {
 		`{"data": [{"name": "n", "value": 1, "expiration": 9223372036854775808}]}`,
 		`{"data": [{"name": "n", "value": 1, "expiration": "5"}]}`,
 		`{"data": [{"name": "n", "value": 1, "encrypt": "true"}]}`,
+		`{"data": [{"name": "n", "value": 1, "if_version": 0}, {"name": "m", "value": 2, "if_version": "3"}]}`,
 		`{"data": [{"name": "n", "value": 1, "encrypt": null, "expiration": -9223372036854775808}]}`,
 		"{\"data\": [{\"name\": \"\xff\", \"value\": \"\xfe\", \"k\xc3\": 1}]}",
 	} {
@@ -85,7 +87,7 @@ func FuzzReadAttrItems(f *testing.F) {
 		if err != nil {
 			return
 		}
-		items, err := readAttrItems(&input{values: values, texts: texts})
+		items, _, err := readAttrItems(&input{values: values, texts: texts})
 		wantItems, wantErr := readAttrItemsWithUnmarshal(&input{values: values, texts: texts})
 		if !reflect.DeepEqual(attrErrorOf(err), attrErrorOf(wantErr)) {
 			t.Fatalf("readAttrItems(%q): error %v, want %v", body, err, wantErr)

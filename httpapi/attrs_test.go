@@ -103,22 +103,22 @@ func wantJSON(t *testing.T, what string, got, want any) {
 	}
 }
 
-// withoutTimes returns a decoded JSON value without its creation_time and last_modified keys,
-// at any depth, so that it can be compared whole.
-func withoutTimes(v any) any {
+// withoutStamps returns a decoded JSON value without its creation_time, last_modified and version
+// keys, at any depth, so that it can be compared whole.
+func withoutStamps(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for key, value := range v {
-			if key != "creation_time" && key != "last_modified" {
-				out[key] = withoutTimes(value)
+			if key != "creation_time" && key != "last_modified" && key != "version" {
+				out[key] = withoutStamps(value)
 			}
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, value := range v {
-			out[i] = withoutTimes(value)
+			out[i] = withoutStamps(value)
 		}
 		return out
 	}
@@ -133,7 +133,7 @@ func wantAttr(name string, value any) map[string]any {
 // TestAttrVerbs runs every verb, single and many, on user and session attributes, each step
 // seeing what the steps before it did.
 func TestAttrVerbs(t *testing.T) {
-	const attrKeys = "creation_time expiration_time found is_encrypted last_modified name value"
+	const attrKeys = "creation_time expiration_time found is_encrypted last_modified name value version"
 	steps := []struct {
 		name     string
 		method   string
@@ -193,7 +193,16 @@ func TestAttrVerbs(t *testing.T) {
 					}
 					wantOK(t, res)
 					if step.want == nil {
-						if got, want := keysOf(res.body), withEnvelope(""); got != want {
+						written := map[string]string{http.MethodDelete: "", http.MethodPatch: "version"}[step.method]
+						if _, many := step.input["data"]; many && step.method != http.MethodDelete {
+							written = "versions"
+						} else if step.method == http.MethodPut || step.method == http.MethodPost {
+							written = "version"
+						}
+						if step.name == "update missing is silent" {
+							written = ""
+						}
+						if got, want := keysOf(res.body), withEnvelope(written); got != want {
 							t.Fatalf("keys = %s, want %s", got, want)
 						}
 					}
@@ -203,7 +212,7 @@ func TestAttrVerbs(t *testing.T) {
 						}
 					}
 					for key, want := range step.want {
-						wantJSON(t, key, withoutTimes(res.body[key]), want)
+						wantJSON(t, key, withoutStamps(res.body[key]), want)
 					}
 				})
 			}

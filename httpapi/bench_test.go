@@ -75,7 +75,7 @@ func BenchmarkReadAttrItems(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		in := input{values: values, texts: texts}
-		if items, err := readAttrItems(&in); err != nil || len(items) != 100 {
+		if items, _, err := readAttrItems(&in); err != nil || len(items) != 100 {
 			b.Fatalf("readAttrItems: %d items, %v", len(items), err)
 		}
 	}

@@ -33,6 +33,10 @@ func normalise(v any) any {
 				out[key] = "<" + key + ">"
 				continue
 			}
+			if n, ok := value.(float64); ok && n > 0 && key == "version" {
+				out[key] = "<version>"
+				continue
+			}
 			out[key] = normalise(value)
 		}
 		return out

@@ -209,7 +209,9 @@ func TestPreAuthenticationBounds(t *testing.T) {
 	login := func(extra string) string {
 		return `{"current_app":"CRM","username":"x","password":"y"` + extra + `}`
 	}
-	manyNames := make([]any, 9000)
+	// More names than the decoding bound of attribute calls: twice the item limit times the
+	// decoded members of an item, and one more.
+	manyNames := make([]any, 2*attrcache.MaxAttrItems*6+1)
 	for i := range manyNames {
 		manyNames[i] = fmt.Sprintf("n%d", i)
 	}

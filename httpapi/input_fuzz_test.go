@@ -54,7 +54,7 @@ func FuzzInput(f *testing.F) {
 }
 
 func attrItemsErr(in *input) error {
-	_, err := readAttrItems(in)
+	_, _, err := readAttrItems(in)
 	return err
 }
 

@@ -26,7 +26,7 @@ const maxDecodeDepth = 4
 
 // attrItemKeys are the members decoded in an item of an attribute call's data; value and any
 // other member are kept as their text.
-var attrItemKeys = map[string]bool{"name": true, "expiration": true, "encrypt": true}
+var attrItemKeys = map[string]bool{"name": true, "expiration": true, "encrypt": true, "if_version": true}
 
 // attrMaxValues bounds the values decoded from an attribute call's body: twice what a data list
 // of attrcache.MaxAttrItems items with every decoded member takes, so that sso, not the decoder,

@@ -37,6 +37,11 @@ type reply interface {
 	head() *envelope
 }
 
+// headerReply is a reply that sets response headers of its own.
+type headerReply interface {
+	setHeaders(h http.Header)
+}
+
 // errorBody is every error response body. Result and Details are Zato's 400 body.
 type errorBody struct {
 	envelope
@@ -54,6 +59,7 @@ var statusByKind = map[attrcache.Kind]int{
 	attrcache.KindUnavailable: http.StatusServiceUnavailable,
 	attrcache.KindInternal:    http.StatusInternalServerError,
 	attrcache.KindGone:        http.StatusGone,
+	attrcache.KindConflict:    http.StatusConflict,
 }
 
 // transportError is an error of the HTTP exchange itself (unknown path, unsupported verb, body
@@ -127,6 +133,9 @@ func (s *server) writeReply(c *gin.Context, ex *exchange, r reply) {
 		head.SubStatus = []string{}
 	}
 	ex.subStatus = head.SubStatus
+	if hr, ok := r.(headerReply); ok {
+		hr.setHeaders(c.Writer.Header())
+	}
 	writeJSON(c, http.StatusOK, r)
 }
 

@@ -102,11 +102,11 @@ func (s *server) routeTable() []route {
 		spec := func(keys ...string) *inputSpec {
 			return s.attrInput(append(append(keys, scope.scope.ownerKey), callerKeys...)...)
 		}
-		writeKeys := spec("name", "value", "data", "expiration", "encrypt")
+		writeKeys := spec("name", "value", "data", "expiration", "encrypt", "if_version", "atomic")
 		add(http.MethodPut, scope.base, attrs(setAttrs), writeKeys)
 		add(http.MethodPost, scope.base, attrs(createAttrs), writeKeys)
 		add(http.MethodPatch, scope.base, attrs(updateAttrs), writeKeys)
-		add(http.MethodDelete, scope.base, attrs(deleteAttrs), spec("name", "data"))
+		add(http.MethodDelete, scope.base, attrs(deleteAttrs), spec("name", "data", "if_version", "atomic"))
 		add(http.MethodGet, scope.base, attrs(getAttrs), spec("name", "data", "decrypt"))
 		add(http.MethodGet, scope.exists, attrs(attrsExist), spec("name", "data"))
 		add(http.MethodGet, scope.names, attrs(attrNames), spec())

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -232,6 +234,7 @@ type wireAttr struct {
 	LastModified   string          `json:"last_modified"`
 	ExpirationTime string          `json:"expiration_time"`
 	IsEncrypted    bool            `json:"is_encrypted"`
+	Version        int64           `json:"version"`
 }
 
 // newWireAttr returns v on the wire, nil for nil (an attribute that was not found).
@@ -246,14 +249,46 @@ func newWireAttr(v *sso.AttrValue) *wireAttr {
 		LastModified:   attrcache.FormatTime(v.LastModified),
 		ExpirationTime: attrcache.FormatTime(v.ExpirationTime),
 		IsEncrypted:    v.IsEncrypted,
+		Version:        v.Version,
 	}
 }
 
-// attrReply is GET on one attribute: found and, when it is found, the attribute's keys beside it.
+// attrReply is GET on one attribute: found and, when it is found, the attribute's keys beside it,
+// and its version as the ETag.
 type attrReply struct {
 	envelope
 	Found bool `json:"found"`
 	*wireAttr
+}
+
+func (r *attrReply) setHeaders(h http.Header) {
+	if r.wireAttr != nil {
+		h["Etag"] = []string{formatETag(r.Version)}
+	}
+}
+
+// formatETag returns the ETag of an attribute's version: the version as a quoted string.
+func formatETag(version int64) string {
+	return `"` + strconv.FormatInt(version, 10) + `"`
+}
+
+// attrWriteReply is a write or a delete: the new version of the single form's attribute, or the
+// many form's versions by name (those written); and, with atomic false, each item's result.
+type attrWriteReply struct {
+	envelope
+	Version  *int64            `json:"version,omitempty"`
+	Versions *map[string]int64 `json:"versions,omitempty"`
+	Result   []wireItemResult  `json:"result,omitempty"`
+}
+
+// wireItemResult is one item's result in a write with atomic false. Version is null when the
+// item wrote nothing.
+type wireItemResult struct {
+	Name      string   `json:"name"`
+	Status    string   `json:"status"`
+	SubStatus []string `json:"sub_status"`
+	Message   string   `json:"message,omitempty"`
+	Version   *int64   `json:"version"`
 }
 
 // resultReply is an answer held in its result key: GET on many attributes, exists and names.

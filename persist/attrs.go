@@ -30,6 +30,9 @@ func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []a
 	if len(items) == 0 {
 		return nil, nil
 	}
+	if hasConditions(items) {
+		return db.writeConditional(ctx, scope, attrcache.AttrSet, items, now)
+	}
 	if len(items) == 1 && db.committer != nil {
 		stored, err := db.committer.set(ctx, attrRow{scope: scope, item: items[0], now: now})
 		if !errors.Is(err, errCommitterClosed) {
@@ -64,6 +67,9 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	}
 	if len(lastItemPerName(items)) != len(items) {
 		return nil, fmt.Errorf("persist: create attributes of %s: a name is given twice: %w", scope.UserID, attrcache.ErrConflict)
+	}
+	if hasConditions(items) {
+		return db.writeConditional(ctx, scope, attrcache.AttrCreate, items, now)
 	}
 	var created []*attrcache.Attr
 	var token int64
@@ -114,6 +120,9 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	items = lastItemPerName(items)
 	if len(items) == 0 {
 		return nil, nil
+	}
+	if hasConditions(items) {
+		return db.writeConditional(ctx, scope, attrcache.AttrUpdate, items, now)
 	}
 	var updated []*attrcache.Attr
 	var token int64
@@ -191,27 +200,9 @@ func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names 
 	if len(names) == 0 {
 		return 0, nil
 	}
-	keys, args := keysOf(scope, names)
 	var token int64
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		// The user's row first, then the attributes: the lock order of every write.
-		userAttrs, userAttrsArgs := attrsOfLockedUser(scope, names)
-		_, err := tx.ExecContext(ctx, `UPDATE sso_user SET attr_version_floor = GREATEST(attr_version_floor + 1, `+
-			versionClock+`, COALESCE((SELECT MAX(a.version) + 1 FROM sso_attr a WHERE `+userAttrs+`), 0))
-			WHERE user_id = ?`, append(userAttrsArgs, scope.UserID)...)
-		if err != nil {
-			return mapError(err)
-		}
-		// A user that does not exist has no rows to delete, and the clock's tombstone.
-		err = tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(attr_version_floor), "+versionClock+
-			") FROM sso_user WHERE user_id = ?", scope.UserID).Scan(&tombstone)
-		if err != nil {
-			return mapError(err)
-		}
-		if _, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...); err != nil {
-			return mapError(err)
-		}
-		token, err = logChanges(ctx, tx, attrDeletes(scope, names, tombstone))
+		tombstone, token, err = deleteAttrsIn(ctx, tx, scope, names)
 		return err
 	})
 	if err != nil {
@@ -219,6 +210,31 @@ func (db *DB) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, names 
 	}
 	db.noteLogged(ctx, token)
 	return tombstone, nil
+}
+
+// deleteAttrsIn does the work of DeleteAttrs in tx, and returns the tombstone and the token of
+// the change log's pending mark.
+func deleteAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, names []string) (tombstone, token int64, err error) {
+	// The user's row first, then the attributes: the lock order of every write.
+	userAttrs, userAttrsArgs := attrsOfLockedUser(scope, names)
+	_, err = tx.ExecContext(ctx, `UPDATE sso_user SET attr_version_floor = GREATEST(attr_version_floor + 1, `+
+		versionClock+`, COALESCE((SELECT MAX(a.version) + 1 FROM sso_attr a WHERE `+userAttrs+`), 0))
+		WHERE user_id = ?`, append(userAttrsArgs, scope.UserID)...)
+	if err != nil {
+		return 0, 0, mapError(err)
+	}
+	// A user that does not exist has no rows to delete, and the clock's tombstone.
+	err = tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(attr_version_floor), "+versionClock+
+		") FROM sso_user WHERE user_id = ?", scope.UserID).Scan(&tombstone)
+	if err != nil {
+		return 0, 0, mapError(err)
+	}
+	keys, args := keysOf(scope, names)
+	if _, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...); err != nil {
+		return 0, 0, mapError(err)
+	}
+	token, err = logChanges(ctx, tx, attrDeletes(scope, names, tombstone))
+	return tombstone, token, err
 }
 
 // lastItemPerName returns items with each name once: a repeated name takes the fields of its last

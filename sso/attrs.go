@@ -28,12 +28,13 @@ type AttrValue struct {
 
 // AttrItem is one attribute of a many-item write. Value is any value encoding/json can encode (a
 // json.RawMessage is taken as the JSON text it holds). A nil Expiration or Encrypt takes the
-// call's option.
+// call's option. A nil IfVersion takes the call's IfVersion option, if any.
 type AttrItem struct {
 	Name       string
 	Value      any
 	Expiration *int64
 	Encrypt    *bool
+	IfVersion  *int64
 }
 
 // AttrOption is an option of an AttrAPI call. A call ignores the options it has no use for.
@@ -43,6 +44,9 @@ type attrOptions struct {
 	expiration int64
 	encrypt    bool
 	decrypt    bool
+	ifVersion  *int64
+	atomic     bool
+	results    *[]AttrResult
 }
 
 // Expiration makes the written attributes expire seconds after the call arrived. 0, the
@@ -65,7 +69,7 @@ func Decrypt(on bool) AttrOption {
 }
 
 func newAttrOptions(opts []AttrOption) attrOptions {
-	o := attrOptions{decrypt: true}
+	o := attrOptions{decrypt: true, atomic: true}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -171,9 +175,9 @@ func (x *AttrAPI) Set(ctx context.Context, name string, value any, opts ...AttrO
 	return x.SetMany(ctx, []AttrItem{{Name: name, Value: value}}, opts...)
 }
 
-// SetMany sets every item as Set does, all or none.
+// SetMany sets every item as Set does, all or none (see Atomic).
 func (x *AttrAPI) SetMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, auditAttrSet, x.api.attrs.SetAttrs, items, opts)
+	return x.write(ctx, auditAttrSet, attrcache.AttrSet, x.api.attrs.SetAttrs, items, opts)
 }
 
 // Create creates the attribute; E009001 if it exists (an expired one counts as absent).
@@ -183,9 +187,9 @@ func (x *AttrAPI) Create(ctx context.Context, name string, value any, opts ...At
 }
 
 // CreateMany creates every item, or none with E009001 when one of them exists or two share a
-// name.
+// name (see Atomic).
 func (x *AttrAPI) CreateMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, auditAttrCreate, x.api.attrs.CreateAttrs, items, opts)
+	return x.write(ctx, auditAttrCreate, attrcache.AttrCreate, x.api.attrs.CreateAttrs, items, opts)
 }
 
 // Update replaces the value of the attribute (and its expiration time when Expiration is given)
@@ -194,29 +198,38 @@ func (x *AttrAPI) Update(ctx context.Context, name string, value any, opts ...At
 	return x.UpdateMany(ctx, []AttrItem{{Name: name, Value: value}}, opts...)
 }
 
-// UpdateMany updates every item that exists as Update does, all or none, and ignores the others.
+// UpdateMany updates every item that exists as Update does, all or none (see Atomic), and
+// ignores the others.
 func (x *AttrAPI) UpdateMany(ctx context.Context, items []AttrItem, opts ...AttrOption) error {
-	return x.write(ctx, auditAttrUpdate, x.api.attrs.UpdateAttrs, items, opts)
+	return x.write(ctx, auditAttrUpdate, attrcache.AttrUpdate, x.api.attrs.UpdateAttrs, items, opts)
 }
 
 // attrWriteFunc is a write of an attrcache.AttrStore.
 type attrWriteFunc func(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error)
 
-// write checks and encodes every item, then stores them all with store; op names the write in
-// errors and on the audit log.
-func (x *AttrAPI) write(ctx context.Context, op attrOpName, store attrWriteFunc, items []AttrItem, opts []AttrOption) (err error) {
+// write checks and encodes every item, then stores them all with store, or each on its own
+// (storeOp) with Atomic(false); op names the write in errors and on the audit log.
+func (x *AttrAPI) write(ctx context.Context, op attrOpName, storeOp attrcache.AttrWriteOp, store attrWriteFunc, items []AttrItem, opts []AttrOption) (err error) {
 	rec := x.auditItems(op, items)
 	defer func() { rec.done(ctx, err) }()
 	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return err
 	}
-	writes, err := x.api.attrWrites(call, items, newAttrOptions(opts))
+	o := newAttrOptions(opts)
+	if !o.atomic {
+		return x.writeEach(ctx, call, op, storeOp, items, o)
+	}
+	writes, err := x.api.attrWrites(call, items, o)
 	if err != nil {
 		return err
 	}
-	_, err = store(ctx, call.scope, writes, call.now)
-	return attrStoreError(err, op.desc, call.scope)
+	stored, err := store(ctx, call.scope, writes, call.now)
+	if err != nil {
+		return attrStoreError(err, op.desc, call.scope)
+	}
+	o.report(itemNamesOf(items), stored)
+	return nil
 }
 
 // attrWrites checks every item and returns what the store writes for them.
@@ -248,6 +261,13 @@ func (a *API) prepareAttrItem(call *attrCall, item AttrItem, o attrOptions) (att
 	if item.Encrypt != nil {
 		encrypt = *item.Encrypt
 	}
+	ifVersion := o.ifVersion
+	if item.IfVersion != nil {
+		ifVersion = item.IfVersion
+	}
+	if ifVersion != nil && *ifVersion < 0 {
+		return attrcache.AttrWrite{}, attrcache.InvalidInput("attribute %q: if_version must not be negative", item.Name)
+	}
 	if expiration < 0 {
 		return attrcache.AttrWrite{}, attrcache.InvalidInput("attribute %q: expiration must not be negative", item.Name)
 	}
@@ -268,6 +288,7 @@ func (a *API) prepareAttrItem(call *attrCall, item AttrItem, o attrOptions) (att
 		Value:       string(value),
 		IsEncrypted: encrypt,
 		ExpiresAt:   attrcache.AttrExpiry(call.now, expiration),
+		IfVersion:   ifVersion,
 	}, nil
 }
 
@@ -421,24 +442,52 @@ func (x *AttrAPI) Names(ctx context.Context) (_ []string, err error) {
 	return names, nil
 }
 
-// Delete deletes the attribute; a missing one is not an error.
-func (x *AttrAPI) Delete(ctx context.Context, name string) error {
-	return x.DeleteMany(ctx, []string{name})
+// Delete deletes the attribute; a missing one is not an error. Options: IfVersion, Results.
+func (x *AttrAPI) Delete(ctx context.Context, name string, opts ...AttrOption) error {
+	return x.DeleteMany(ctx, []string{name}, opts...)
 }
 
-// DeleteMany deletes the named attributes, all or none; missing ones are ignored.
-func (x *AttrAPI) DeleteMany(ctx context.Context, names []string) (err error) {
+// DeleteMany deletes the named attributes, all or none (see Atomic); missing ones are ignored.
+// Options: IfVersion, Atomic, Results.
+func (x *AttrAPI) DeleteMany(ctx context.Context, names []string, opts ...AttrOption) error {
+	items := make([]AttrItem, len(names))
+	for i, name := range names {
+		items[i].Name = name
+	}
+	return x.DeleteItems(ctx, items, opts...)
+}
+
+// DeleteItems is DeleteMany for items, of which it reads only Name and IfVersion: each item's
+// IfVersion, or the IfVersion option, makes its deletion conditional.
+func (x *AttrAPI) DeleteItems(ctx context.Context, items []AttrItem, opts ...AttrOption) (err error) {
+	names := itemNamesOf(items)
 	rec := x.auditNames(auditAttrDelete, names)
 	defer func() { rec.done(ctx, err) }()
 	call, err := x.begin(ctx, rec)
 	if err != nil {
 		return err
 	}
+	o := newAttrOptions(opts)
+	if !o.atomic {
+		return x.writeEach(ctx, call, auditAttrDelete, attrcache.AttrDelete, items, o)
+	}
 	if err := checkAttrNames(names); err != nil {
 		return err
 	}
-	_, err = x.api.attrs.DeleteAttrs(ctx, call.scope, names, call.now)
-	return attrStoreError(err, "delete attributes", call.scope)
+	deletes, conditional, err := deleteWrites(items, o)
+	if err != nil {
+		return err
+	}
+	if conditional {
+		_, err = x.api.attrs.WriteAttrsChecked(ctx, call.scope, attrcache.AttrDelete, lastWritePerName(deletes), true, call.now)
+	} else {
+		_, err = x.api.attrs.DeleteAttrs(ctx, call.scope, names, call.now)
+	}
+	if err != nil {
+		return attrStoreError(err, auditAttrDelete.desc, call.scope)
+	}
+	o.report(names, nil)
+	return nil
 }
 
 // attrValue returns attr as a caller reads it, its value decrypted when decrypt is set and the
@@ -524,6 +573,8 @@ func attrStoreError(err error, op string, scope attrcache.AttrScope) error {
 		return attrcache.Denied(attrcache.CodeAttrExists, "an attribute of that name already exists")
 	case errors.Is(err, attrcache.ErrQuotaExceeded):
 		return attrcache.QuotaExceeded()
+	case errors.Is(err, attrcache.ErrVersionMismatch):
+		return attrcache.VersionMismatch()
 	case scope.IsSession():
 		return storeError(err, op, noSuchSession())
 	default:

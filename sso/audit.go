@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/attrcache/attrcache"
@@ -24,11 +25,14 @@ type AuditEntry struct {
 	Operation  string   // a stable name per call: attr.set, user.update, login, …
 	Attrs      []string // the attribute names a call named, for attribute calls that name any
 	RemoteAddr string
-	Outcome    string // "ok", or the Zato code the call failed with
+	Outcome    string // "ok", "partial" (some items failed), or the Zato code the call failed with
 }
 
 // OutcomeOK is the Outcome of a call that succeeded.
 const OutcomeOK = "ok"
+
+// OutcomePartial is the Outcome of a call with per-item results in which some items failed.
+const OutcomePartial = "partial"
 
 // Auditor records audit entries. Record is called on the path of every audited call, after the
 // call has done its work; it must return quickly and must not keep e.Attrs' array, which the
@@ -76,8 +80,12 @@ func (r *auditCall) done(ctx context.Context, err error) {
 	if r == nil {
 		return
 	}
-	r.entry.Outcome = OutcomeOK
-	if err != nil {
+	switch {
+	case err == nil:
+		r.entry.Outcome = OutcomeOK
+	case errors.Is(err, ErrSomeItemsFailed):
+		r.entry.Outcome = OutcomePartial
+	default:
 		r.entry.Outcome = attrcache.CodeOf(err)
 	}
 	r.auditor.Record(ctx, r.entry)

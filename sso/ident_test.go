@@ -88,6 +88,11 @@ func (s *idSpy) DeleteAttrs(ctx context.Context, scope attrcache.AttrScope, name
 	return s.attrs.DeleteAttrs(ctx, scope, names, now)
 }
 
+func (s *idSpy) WriteAttrsChecked(ctx context.Context, scope attrcache.AttrScope, op attrcache.AttrWriteOp, items []attrcache.AttrWrite, atomic bool, now time.Time) ([]attrcache.AttrOutcome, error) {
+	s.saw(scope.UserID)
+	return s.attrs.WriteAttrsChecked(ctx, scope, op, items, atomic, now)
+}
+
 func (s *idSpy) CachedAttrs(ctx context.Context, q attrcache.CachedAttrQuery) (attrcache.CachedAttrAnswer, bool) {
 	s.saw(q.Scope.UserID)
 	return s.attrs.(attrcache.CachedAttrReader).CachedAttrs(ctx, q)
