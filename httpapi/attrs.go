@@ -59,8 +59,29 @@ func (s *server) attrEndpoint(scope attrScope, op attrOp) endpoint {
 		if err := req.in.Err(); err != nil {
 			return nil, err
 		}
-		return action(ctx, scope.open(req.cid, owner, who.ust, who.app, who.remoteAddr))
+		rep, err := action(ctx, scope.open(req.cid, owner, who.ust, who.app, who.remoteAddr))
+		s.metrics.ObserveCASConflicts(casConflicts(rep, err))
+		return rep, err
 	}
+}
+
+// casConflicts returns how many writes an attribute call's answer refused with E009101.
+func casConflicts(rep reply, err error) int {
+	if err != nil {
+		if attrcache.CodeOf(err) == attrcache.CodeVersionMismatch {
+			return 1
+		}
+		return 0
+	}
+	n := 0
+	if w, ok := rep.(*attrWriteReply); ok {
+		for _, item := range w.Result {
+			if len(item.SubStatus) == 1 && item.SubStatus[0] == attrcache.CodeVersionMismatch {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // manyItemWriteMethod is a many-item write of sso.AttrAPI, as a method expression.

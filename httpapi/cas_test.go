@@ -6,7 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/httpapi"
+	"github.com/attrcache/attrcache/metrics"
 )
 
 // versionOf returns the version key of a write's answer or a GET's, failing the test when it is
@@ -198,6 +203,41 @@ func TestPerItemResults(t *testing.T) {
 			wantResults(t, res, []string{"ok", "ok"})
 		})
 	}
+}
+
+// TestCASConflictsCounted checks attrcache_cas_conflicts_total: one for a refused single write,
+// one per refused item of a per-item write.
+func TestCASConflictsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := httpapi.NewServer(api, httpapi.Options{Metrics: metrics.New(reg), MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	target := userAttrs(newUser(t, false, nil))
+	put := func(keys map[string]any) {
+		serve(h, call{method: http.MethodPut, path: target.base, body: jsonOf(target.input(keys))})
+	}
+	put(map[string]any{"data": []any{item("a", 1), item("b", 1)}})
+	put(map[string]any{"name": "a", "value": 2, "if_version": 1})
+	put(map[string]any{"atomic": false, "data": []any{
+		map[string]any{"name": "a", "value": 2, "if_version": 1}, map[string]any{"name": "b", "value": 2, "if_version": 0}, item("c", 1)}})
+	if got := casConflictsCounted(t, h); got != 3 {
+		t.Errorf("attrcache_cas_conflicts_total = %v, want 3", got)
+	}
+}
+
+// casConflictsCounted returns the value of attrcache_cas_conflicts_total that h serves.
+func casConflictsCounted(t *testing.T, h http.Handler) float64 {
+	t.Helper()
+	res := serve(h, call{method: http.MethodGet, path: "/metrics"})
+	for line := range strings.Lines(string(res.raw)) {
+		if value, ok := strings.CutPrefix(line, "attrcache_cas_conflicts_total "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				t.Fatalf("attrcache_cas_conflicts_total: %v", err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("GET /metrics has no attrcache_cas_conflicts_total: HTTP %d", res.status)
+	return 0
 }
 
 // wantResults fails the test unless res's result lists one item per code, in order: "ok" for an
