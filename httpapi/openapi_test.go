@@ -5,14 +5,20 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/attrcache/attrcache"
 )
 
 // openAPIFile is the OpenAPI description of the router.
@@ -133,9 +139,11 @@ func TestOpenAPIDescribesEveryRouteAndNoOther(t *testing.T) {
 
 func TestOpenAPIOperationsDocumentTheirErrors(t *testing.T) {
 	// Every Zato path reads a JSON body (400, 413) and may meet a bug (500) or a backend that is
-	// down (503); the throttles of login, password change and sign-up answer 429.
+	// down (503); the throttles of login, password change and sign-up answer 429; attribute
+	// writes and deletes, a compare-and-set's 409.
 	zatoErrors := []string{"400", "413", "500", "503"}
 	throttled := map[string]bool{"POST /zato/sso/user/login": true, "PATCH /zato/sso/user/password": true, "POST /zato/sso/user/signup": true}
+	attrWritePaths := map[string]bool{"/zato/sso/user/attr": true, "/zato/sso/session/attr": true}
 	ids := make(map[string]string) // operationId → where it was met
 	for path, item := range pathItems(readOpenAPI(t)) {
 		for key, op := range operations(item) {
@@ -156,6 +164,9 @@ func TestOpenAPIOperationsDocumentTheirErrors(t *testing.T) {
 				}
 				if throttled[where] {
 					want = append(want, "429")
+				}
+				if attrWritePaths[path] && key != "get" {
+					want = append(want, "409")
 				}
 				for _, status := range want {
 					if _, ok := responses[status]; !ok {
@@ -270,4 +281,94 @@ func TestOpenAPIValidatesAndGenerates(t *testing.T) {
 			t.Errorf("component %s is named in %v; a generated client needs one name per component", name, in)
 		}
 	}
+}
+
+// describedCall serves c on the default test server, fails the test unless it answers status,
+// and checks the answer (status, headers, body) against the operation openapi.yaml describes;
+// a call whose input is well-formed (an answer below 400, or 409) is checked against the request
+// schema as well. It returns the answer.
+func describedCall(t *testing.T, doc *openapi3.T, c call, status int) *response {
+	t.Helper()
+	if c.header == nil {
+		c.header = map[string]string{}
+	}
+	c.header["Content-Type"] = "application/json"
+	res := serve(handler, c)
+	if res.status != status {
+		t.Fatalf("%s %s: HTTP %d %s, want %d", c.method, c.path, res.status, res.raw, status)
+	}
+	item := doc.Paths.Find(c.path)
+	if item == nil || item.GetOperation(c.method) == nil {
+		t.Fatalf("%s does not describe %s %s", openAPIFile, c.method, c.path)
+	}
+	req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	options := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	in := &openapi3filter.RequestValidationInput{
+		Request: req,
+		Route:   &routers.Route{Spec: doc, Path: c.path, PathItem: item, Method: c.method, Operation: item.GetOperation(c.method)},
+		Options: options,
+	}
+	if status < http.StatusBadRequest || status == http.StatusConflict {
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			t.Errorf("%s %s %s: the request does not match %s: %v", c.method, c.path, c.body, openAPIFile, err)
+		}
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.status, Header: res.header, Options: options}
+	out.SetBodyBytes(res.raw)
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Errorf("%s %s: the answer HTTP %d %s does not match %s: %v", c.method, c.path, res.status, res.raw, openAPIFile, err)
+	}
+	return res
+}
+
+// TestOpenAPIDescribesAttrAnswers checks real answers of the attribute endpoints against
+// openapi.yaml: versions and the ETag, compare-and-set writes and deletes, their 409, per-item
+// results, malformed conditions, and the export's versions.
+func TestOpenAPIDescribesAttrAnswers(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile(openAPIFile)
+	if err != nil {
+		t.Fatalf("loading %s: %v", openAPIFile, err)
+	}
+	for _, target := range bothScopes(t) {
+		t.Run(target.name, func(t *testing.T) {
+			send := func(method string, keys map[string]any, header map[string]string, status int) *response {
+				t.Helper()
+				return describedCall(t, doc, call{method: method, path: target.base, body: jsonOf(target.input(keys)), header: header}, status)
+			}
+			v1 := versionOf(t, send(http.MethodPut, map[string]any{"name": "n", "value": 1}, nil, http.StatusOK))
+			got := send(http.MethodGet, map[string]any{"name": "n"}, nil, http.StatusOK)
+			if etag := got.header.Get("ETag"); etag != `"`+strconv.FormatInt(v1, 10)+`"` {
+				t.Errorf("ETag %q, want version %d", etag, v1)
+			}
+			send(http.MethodGet, map[string]any{"data": []any{"n", "missing"}}, nil, http.StatusOK)
+
+			v2 := versionOf(t, send(http.MethodPut, map[string]any{"name": "n", "value": 2, "if_version": v1}, nil, http.StatusOK))
+			send(http.MethodPut, map[string]any{"name": "n", "value": 3, "if_version": v1}, nil, http.StatusConflict)
+			send(http.MethodPatch, map[string]any{"name": "n", "value": 3}, map[string]string{"If-Match": `"` + strconv.FormatInt(v1, 10) + `"`}, http.StatusConflict)
+			send(http.MethodPost, map[string]any{"name": "fresh", "value": 1, "if_version": 0}, nil, http.StatusOK)
+			send(http.MethodPatch, map[string]any{"name": "absent", "value": 1}, nil, http.StatusOK)
+			send(http.MethodPut, map[string]any{"data": []any{
+				map[string]any{"name": "n", "value": 4, "if_version": v2}, item("other", 1)}}, nil, http.StatusOK)
+
+			res := send(http.MethodPut, map[string]any{"atomic": false, "data": []any{
+				item("ok", 1), map[string]any{"name": "n", "value": 5, "if_version": v1}, item("ok", 2)}}, nil, http.StatusOK)
+			wantResults(t, res, []string{"ok", attrcache.CodeVersionMismatch, attrcache.CodeInvalidInput})
+			res = send(http.MethodDelete, map[string]any{"atomic": false, "data": []any{
+				"ok", map[string]any{"name": "other", "if_version": 0}}}, nil, http.StatusOK)
+			wantResults(t, res, []string{"ok", attrcache.CodeVersionMismatch})
+
+			send(http.MethodDelete, map[string]any{"name": "n", "if_version": v1}, nil, http.StatusConflict)
+			send(http.MethodDelete, map[string]any{"data": []any{"n", "fresh"}}, nil, http.StatusOK)
+			send(http.MethodPut, map[string]any{"name": "n", "value": 1, "if_version": "x"}, nil, http.StatusBadRequest)
+			send(http.MethodPut, map[string]any{"name": "n", "value": 1, "if_version": -1}, nil, http.StatusForbidden)
+		})
+	}
+	t.Run("export", func(t *testing.T) {
+		u := newUser(t, false, nil)
+		wantOK(t, userAttrs(u).call(t, http.MethodPut, "", map[string]any{"name": "n", "value": 1}))
+		describedCall(t, doc, call{method: http.MethodGet, path: "/zato/sso/user/export", body: jsonOf(withCaller(u, nil))}, http.StatusOK)
+	})
 }
