@@ -2,6 +2,8 @@ package sso_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -267,6 +269,118 @@ func ExampleAttrAPI_GetMany() {
 	// city: "Oslo"
 	// visits: 3
 	// no-such-attribute: not found
+}
+
+// A read-modify-write that no concurrent write can undo: the write applies only while the
+// attribute still has the version that was read, and on E009101 the loop reads it again.
+// IfVersion(0) writes only when the attribute does not exist.
+func ExampleIfVersion() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.cas")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	attrs := user.Attr
+	if err := attrs.Set(ctx, "visits", 0); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Between the first read and its write, another client sets the counter.
+	otherWriter := func() error { return attrs.Set(ctx, "visits", 10) }
+
+	var version int64
+	for attempt := 1; ; attempt++ {
+		attr, err := attrs.Get(ctx, "visits")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		var visits int
+		if err := json.Unmarshal(attr.Value, &visits); err != nil {
+			fmt.Println(err)
+			return
+		}
+		if otherWriter != nil {
+			if err := otherWriter(); err != nil {
+				fmt.Println(err)
+				return
+			}
+			otherWriter = nil
+		}
+		var results []sso.AttrResult
+		err = attrs.Set(ctx, "visits", visits+1, sso.IfVersion(attr.Version), sso.Results(&results))
+		if attrcache.CodeOf(err) == attrcache.CodeVersionMismatch {
+			fmt.Printf("attempt %d: %s, the counter changed since it was read\n", attempt, attrcache.CodeOf(err))
+			continue
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		version = results[0].Version
+		break
+	}
+	attr, err := attrs.Get(ctx, "visits")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("visits = %s, the version the write answered: %v\n", attr.Value, attr.Version == version)
+
+	// Create only if absent: the first write wins, the second finds the attribute.
+	fmt.Println(attrs.Set(ctx, "owner", "alice", sso.IfVersion(0)))
+	fmt.Println(attrcache.CodeOf(attrs.Set(ctx, "owner", "bob", sso.IfVersion(0))))
+	// Output:
+	// attempt 1: E009101, the counter changed since it was read
+	// visits = 11, the version the write answered: true
+	// <nil>
+	// E009101
+}
+
+// With Atomic(false), a many-item write applies each item on its own: the items that fail are
+// left out, the call's error wraps ErrSomeItemsFailed, and Results tells each item's outcome.
+func ExampleAtomic() {
+	ctx := context.Background()
+	user, err := exampleUser(ctx, "example.attr.per.item")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	attrs := user.Attr
+	if err := attrs.Set(ctx, "plan", "basic"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	stale := int64(1) // not plan's version
+	var results []sso.AttrResult
+	err = attrs.SetMany(ctx, []sso.AttrItem{
+		{Name: "theme", Value: "dark"},
+		{Name: "plan", Value: "pro", IfVersion: &stale},
+		{Name: "bad\x00name", Value: 1},
+		{Name: "locale", Value: "nb_NO"},
+	}, sso.Atomic(false), sso.Results(&results))
+	fmt.Println("some items failed:", errors.Is(err, sso.ErrSomeItemsFailed))
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Printf("%q: %s\n", r.Name, attrcache.CodeOf(r.Err))
+			continue
+		}
+		fmt.Printf("%q: written, version > 0: %v\n", r.Name, r.Version > 0)
+	}
+	names, err := attrs.Names(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(names)
+	// Output:
+	// some items failed: true
+	// "theme": written, version > 0: true
+	// "plan": E009101
+	// "bad\x00name": E008002
+	// "locale": written, version > 0: true
+	// [locale plan theme]
 }
 
 func ExampleAPI_OpenChanges() {
