@@ -15,10 +15,15 @@
 // [CodeOf] returns the first. A login whose password is about to expire succeeds: its session's
 // Warnings holds W003005.
 //
+// Every attribute answers its [Attr.Version]. [IfVersion] makes a write or delete a
+// compare-and-set: a version that does not match fails it with HTTP 409 and
+// [CodeVersionMismatch], nothing written. [Atomic](false) applies each item of a many call on its
+// own, and [Results] returns each item's new version or error.
+//
 // Calls that are safe to repeat (reads, PUT set, DELETE) are retried after a 502, 503 or 504
 // answer or a failed connection, a bounded number of times with jittered exponential backoff
 // ([RetryPolicy]); the others (create, login, logout, update, password change, lock, approve…)
-// are never retried.
+// are never retried, nor is a conditional write or delete ([IfVersion]).
 //
 // Every input, on every verb, goes in a JSON body (as Zato's own clients send it), so USTs and
 // passwords never appear in a URL. The package imports only the standard library.

@@ -89,6 +89,94 @@ func ExampleAttrs_SetMany() {
 	// [cart token]
 }
 
+// A read-modify-write that no concurrent write can undo: IfVersion makes the write apply only
+// while the attribute has the version that was read; on E009101, read again and retry.
+func ExampleIfVersion() {
+	ctx := context.Background()
+	c, err := client.New(serverURL, "CRM")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := c.Login(ctx, client.Credentials{Username: adminUsername, Password: adminPassword})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Logout(ctx)
+	attrs := s.SessionAttrs(s.UST)
+	if err := attrs.Set(ctx, "visits", 0); err != nil {
+		log.Fatal(err)
+	}
+
+	increment := func() error {
+		for {
+			attr, err := attrs.Get(ctx, "visits")
+			if err != nil {
+				return err
+			}
+			var visits int
+			if err := attr.Decode(&visits); err != nil {
+				return err
+			}
+			err = attrs.Set(ctx, "visits", visits+1, client.IfVersion(attr.Version))
+			if !errors.Is(err, client.CodeVersionMismatch) {
+				return err
+			}
+		}
+	}
+	for range 3 {
+		if err := increment(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	attr, err := attrs.Get(ctx, "visits")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(attr.Value))
+
+	// IfVersion(0): only if absent.
+	err = attrs.Set(ctx, "visits", 100, client.IfVersion(0))
+	fmt.Println(client.CodeOf(err))
+	// Output:
+	// 3
+	// E009101
+}
+
+// With Atomic(false), the items of a many call that fail are left out and the others written;
+// Results tells each item's outcome.
+func ExampleAtomic() {
+	ctx := context.Background()
+	c, err := client.New(serverURL, "CRM")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := c.Login(ctx, client.Credentials{Username: adminUsername, Password: adminPassword})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Logout(ctx)
+	attrs := s.SessionAttrs(s.UST)
+	if err := attrs.Set(ctx, "plan", "basic"); err != nil {
+		log.Fatal(err)
+	}
+
+	var results []client.ItemResult
+	err = attrs.CreateMany(ctx, []client.Item{{Name: "theme", Value: "dark"}, {Name: "plan", Value: "pro"}},
+		client.Atomic(false), client.Results(&results))
+	fmt.Println(errors.Is(err, client.ErrSomeItemsFailed))
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Println(r.Name, "failed:", client.CodeOf(r.Err))
+			continue
+		}
+		fmt.Println(r.Name, "written, has a version:", r.Version > 0)
+	}
+	// Output:
+	// true
+	// theme written, has a version: true
+	// plan failed: E009001
+}
+
 // A refused call is an *Error: errors.Is tests for one of Zato's codes, errors.As reaches the
 // HTTP status and the rest.
 func ExampleError() {

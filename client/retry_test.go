@@ -87,6 +87,9 @@ func TestRetry(t *testing.T) {
 		{"Create is never retried after a 503", fail503, 1, quickRetry, createNew, 1, client.CodeInternalError, false},
 		{"Create is never retried after a dropped connection", failHangUp, 1, quickRetry, createNew, 1, "", true},
 		{"Update is never retried", fail503, 1, quickRetry, updateKept, 1, client.CodeInternalError, false},
+		{"a conditional Set is never retried after a dropped connection", failHangUp, 1, quickRetry, setKeptIfAbsent, 1, "", true},
+		{"a SetMany with an item's IfVersion is never retried", fail503, 1, quickRetry, setManyKeptIfAbsent, 1, client.CodeInternalError, false},
+		{"a conditional Delete is never retried", fail503, 1, quickRetry, deleteGoneIfAbsent, 1, client.CodeInternalError, false},
 		{"CreateUser is never retried", fail503, 1, quickRetry, createUser, 1, client.CodeInternalError, false},
 		{"Login is never retried", failHangUp, 1, quickRetry, loginAgain(u), 1, "", true},
 		{"a refusal is not retried", fail503, 0, quickRetry, otherUsersAttr, 1, client.CodeNotAllowed, false},
@@ -134,6 +137,19 @@ func getKept(ctx context.Context, s *client.Session) error {
 
 func setKept(ctx context.Context, s *client.Session) error {
 	return s.UserAttrs("").Set(ctx, "kept", "v")
+}
+
+func setKeptIfAbsent(ctx context.Context, s *client.Session) error {
+	return s.UserAttrs("").Set(ctx, "kept", "v", client.IfVersion(0))
+}
+
+func setManyKeptIfAbsent(ctx context.Context, s *client.Session) error {
+	absent := int64(0)
+	return s.UserAttrs("").SetMany(ctx, []client.Item{{Name: "kept", Value: "v", IfVersion: &absent}})
+}
+
+func deleteGoneIfAbsent(ctx context.Context, s *client.Session) error {
+	return s.UserAttrs("").Delete(ctx, "gone", client.IfVersion(0))
 }
 
 func deleteGone(ctx context.Context, s *client.Session) error {
