@@ -135,6 +135,9 @@ func writeAction(req *request, single bool, items []sso.AttrItem, versions bool,
 		return failing(err)
 	}
 	if ifVersion != nil {
+		if *ifVersion < 0 {
+			return failing(attrcache.InvalidInput("if_version must not be negative"))
+		}
 		opts = append(opts, sso.IfVersion(*ifVersion))
 	}
 	atomic := req.in.OptionalBool("atomic")
@@ -394,8 +397,11 @@ func readIfVersion(req *request, single bool) (*int64, error) {
 		version = n
 	}
 	match := req.header.Values("If-Match")
-	if !single || len(match) == 0 {
+	if len(match) == 0 {
 		return version, nil
+	}
+	if !single {
+		return nil, attrcache.InvalidInput("If-Match applies to the single form (name); give each item of data its if_version")
 	}
 	matched, ok := parseIfMatch(match)
 	switch {

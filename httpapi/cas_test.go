@@ -130,6 +130,10 @@ func TestCompareAndSetBadInput(t *testing.T) {
 		{"If-Match any", "If-Match", `*`, nil, http.StatusForbidden},
 		{"If-Match two versions", "If-Match", `"1", "2"`, nil, http.StatusForbidden},
 		{"If-Match and if_version differ", "If-Match", `"1"`, map[string]any{"if_version": 2}, http.StatusForbidden},
+		{"If-Match on the many form", "If-Match", `"1"`, map[string]any{"name": nil, "data": []any{item("n", 1)}}, http.StatusForbidden},
+		{"if_version negative, per item", "", "", map[string]any{"if_version": -1, "atomic": false}, http.StatusForbidden},
+		{"a name twice with if_version", "", "", map[string]any{"name": nil, "data": []any{
+			map[string]any{"name": "n", "value": 1, "if_version": 5}, item("n", 2)}}, http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -245,7 +245,30 @@ func (a *API) attrWrites(call *attrCall, items []AttrItem, o attrOptions) ([]att
 		}
 		writes[i] = w
 	}
+	if err := checkConditionedOnce(writes); err != nil {
+		return nil, err
+	}
 	return writes, nil
+}
+
+// checkConditionedOnce fails with E008002 when a name with an IfVersion is given twice: of
+// repeated names the last item wins, which would drop the others' conditions unchecked.
+func checkConditionedOnce(writes []attrcache.AttrWrite) error {
+	if len(writes) < 2 {
+		return nil
+	}
+	conditioned := make(map[string]bool, len(writes))
+	for _, w := range writes {
+		conditioned[w.Name] = conditioned[w.Name] || w.IfVersion != nil
+	}
+	seen := make(map[string]bool, len(writes))
+	for _, w := range writes {
+		if seen[w.Name] && conditioned[w.Name] {
+			return attrcache.InvalidInput("attribute %q is given twice with if_version; give each name once", w.Name)
+		}
+		seen[w.Name] = true
+	}
+	return nil
 }
 
 // prepareAttrItem checks item, encodes its value as JSON and, when it is to be encrypted, seals that
@@ -479,6 +502,9 @@ func (x *AttrAPI) DeleteItems(ctx context.Context, items []AttrItem, opts ...Att
 		return err
 	}
 	if conditional {
+		if err := checkConditionedOnce(deletes); err != nil {
+			return err
+		}
 		_, err = x.api.attrs.WriteAttrsChecked(ctx, call.scope, attrcache.AttrDelete, lastWritePerName(deletes), true, call.now)
 	} else {
 		_, err = x.api.attrs.DeleteAttrs(ctx, call.scope, names, call.now)
