@@ -26,7 +26,9 @@ const (
 	// ChangeDelete: an attribute was deleted; Version is its tombstone's, above every version
 	// the row had, and a later write of the name gets a higher one.
 	ChangeDelete ChangeOp = 'd'
-	// ChangeGone: the user or session, or an attribute with them, is gone for good.
+	// ChangeGone: the user or session, or an attribute with them, is gone for good. An
+	// attribute's carries the version it had, and ExpiresAt when it had already stopped being
+	// visible (its expiry, or its session's end).
 	ChangeGone ChangeOp = 'x'
 )
 
@@ -38,8 +40,9 @@ type Change struct {
 	UserID  string
 	Session SessionHash // a session attribute's or a ChangeSession's; "" otherwise
 	Name    string      // an attribute's
-	Version int64       // ChangeSet and ChangeDelete
-	// ExpiresAt is a set attribute's expiration time (NeverExpires for never), else zero.
+	Version int64       // ChangeSet and ChangeDelete, and an attribute's ChangeGone
+	// ExpiresAt is a set attribute's expiration time (NeverExpires for never); for a gone
+	// attribute, when it had stopped being visible, if it had; else zero.
 	ExpiresAt time.Time
 }
 

@@ -25,8 +25,8 @@ type FeedEvent struct {
 	UserID  string
 	Session SessionHash // "" for a user attribute
 	Name    string
-	// Version is the attribute's version that was set or expired, or its deletion's tombstone;
-	// 0 for an attribute deleted together with its user.
+	// Version is the attribute's version that was set or expired, or its deletion's tombstone:
+	// one above its last version for an attribute deleted with its user or session.
 	Version int64
 	// Time is when the change was committed, or an expire event's expiration time.
 	Time time.Time

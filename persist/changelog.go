@@ -349,13 +349,8 @@ func attrDeletes(scope attrcache.AttrScope, names []string, tombstone int64) []a
 	return changes
 }
 
-// userGone returns the entries of the deletion of userID, whose attributes removed went with them.
-func userGone(userID string, removed []attrcache.AttrKey) []attrcache.Change {
-	changes := make([]attrcache.Change, 0, 1+len(removed))
-	changes = append(changes, attrcache.Change{Kind: attrcache.ChangePrincipal, Op: attrcache.ChangeGone, UserID: userID})
-	for _, key := range removed {
-		changes = append(changes, attrcache.Change{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone,
-			UserID: userID, Session: key.Scope.Session, Name: key.Name})
-	}
-	return changes
+// userGone returns the entries of the deletion of userID, with attrs the entries of their
+// attributes that went with them.
+func userGone(userID string, attrs []attrcache.Change) []attrcache.Change {
+	return append([]attrcache.Change{{Kind: attrcache.ChangePrincipal, Op: attrcache.ChangeGone, UserID: userID}}, attrs...)
 }

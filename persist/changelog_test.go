@@ -139,7 +139,7 @@ func TestChangeLogOfEveryWrite(t *testing.T) {
 			}
 			return []attrcache.Change{setChange(first[0]),
 				{Kind: attrcache.ChangePrincipal, Op: attrcache.ChangeGone, UserID: u.UserID},
-				{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash, Name: "s"}}
+				{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash, Name: "s", Version: first[0].Version}}
 		}},
 		{"renew the session", func(t *testing.T, u *attrcache.User, hash attrcache.SessionHash) []attrcache.Change {
 			renewed, err := testDB.RenewSession(ctx, u.UserID, hash, later, attrcache.SessionStateChange{})
@@ -154,6 +154,19 @@ func TestChangeLogOfEveryWrite(t *testing.T) {
 				t.Fatalf("DeleteSession: %v", err)
 			}
 			return []attrcache.Change{{Kind: attrcache.ChangeSession, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash}}
+		}},
+		{"delete the session with its attributes", func(t *testing.T, u *attrcache.User, hash attrcache.SessionHash) []attrcache.Change {
+			stored := setAttrs(t, testDB, attrcache.AttrScope{UserID: u.UserID, Session: hash}, now,
+				attrcache.AttrWrite{Name: "a", Value: `1`}, attrcache.AttrWrite{Name: "b", Value: `2`, ExpiresAt: &now})
+			if err := testDB.DeleteSession(ctx, u.UserID, hash); err != nil {
+				t.Fatalf("DeleteSession: %v", err)
+			}
+			// b had expired: its entry says when.
+			return []attrcache.Change{setChange(stored[0]), setChange(stored[1]),
+				{Kind: attrcache.ChangeSession, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash},
+				{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash, Name: "a", Version: stored[0].Version},
+				{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash, Name: "b", Version: stored[1].Version,
+					ExpiresAt: stored[1].ExpirationTime}}
 		}},
 	}
 	for _, tt := range tests {
@@ -281,9 +294,10 @@ func TestChangeLogSplitsLongLists(t *testing.T) {
 	u := createUser(t, testDB, newUser())
 	hash := attrcache.SessionHash(strings.Repeat("0", 64))
 	// Enough attributes gone with the user to need more than one row of the log.
-	removed := make([]attrcache.AttrKey, changeRowBytes/(changeEntryBytes+64+len(u.UserID)+40)+10)
+	removed := make([]attrcache.Change, changeRowBytes/(changeEntryBytes+64+len(u.UserID)+40)+10)
 	for i := range removed {
-		removed[i] = attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: u.UserID, Session: hash}, Name: fmt.Sprintf("attribute-%032d", i)}
+		removed[i] = attrcache.Change{Kind: attrcache.ChangeAttr, Op: attrcache.ChangeGone, UserID: u.UserID, Session: hash,
+			Name: fmt.Sprintf("attribute-%032d", i), Version: 1_700_000_000_000_000 + int64(i)}
 	}
 	want := userGone(u.UserID, removed)
 	tx, err := testDB.SQL().BeginTx(t.Context(), nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -27,11 +28,25 @@ const feedInsertChunk = 200
 
 var _ attrcache.ChangeFeed = (*DB)(nil)
 
-// feedOps maps a change log entry's op to its feed op.
+// feedOps maps a change log entry's op to its feed op; ChangeGone's is goneEvent's.
 var feedOps = map[attrcache.ChangeOp]attrcache.FeedOp{
 	attrcache.ChangeSet:    attrcache.FeedSet,
 	attrcache.ChangeDelete: attrcache.FeedDelete,
 	attrcache.ChangeGone:   attrcache.FeedDelete,
+}
+
+// goneEvent sets the op, version and time of e, the event of c, an attribute gone with its user
+// or session: an expire event of its version at its end when it had stopped being visible, else
+// a delete event one version above it. An entry logged without a version is a delete of version 0.
+func goneEvent(e *attrcache.FeedEvent, c attrcache.Change) {
+	switch {
+	case c.Version == 0:
+		e.Op, e.Version = attrcache.FeedDelete, 0
+	case !c.ExpiresAt.IsZero():
+		e.Op, e.Version, e.Time = attrcache.FeedExpire, c.Version, c.ExpiresAt.UTC()
+	default:
+		e.Op, e.Version = attrcache.FeedDelete, c.Version+1
+	}
 }
 
 // SequenceFeed adds to the feed the events of the change log's rows not yet fed and, with
@@ -63,11 +78,13 @@ func (db *DB) SequenceFeed(ctx context.Context, now time.Time, expiries bool) (i
 }
 
 // feedIdle says, without a lock, whether the sequencer has nothing to do: no row of the log
-// unfed, and with expiries no attribute expired at now without its expire event.
+// unfed, and with expiries no attribute expired at now, or of a session ended lately, without
+// its expire event.
 func (db *DB) feedIdle(ctx context.Context, now time.Time, expiries bool) (bool, error) {
 	var work int
 	err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sso_change WHERE fed = FALSE)
-		OR (? AND EXISTS (`+expiredUnfedQuery+`))`, expiries, now).Scan(&work)
+		OR (? AND EXISTS (`+expiredUnfedQuery+`)) OR (? AND EXISTS (`+endedUnfedQuery+`))`,
+		expiries, now, expiries, now.Add(-sessionEndWindow), now).Scan(&work)
 	if err != nil {
 		return false, fmt.Errorf("persist: sequencing the change feed: %w", mapError(err))
 	}
@@ -80,6 +97,21 @@ const expiredUnfedQuery = `SELECT a.user_id, a.ust_hash, a.name, a.version, a.ex
 	WHERE a.expiration_time <= ? AND NOT EXISTS (SELECT 1 FROM sso_feed_expired e
 		WHERE e.user_id = a.user_id AND e.ust_hash = a.ust_hash AND e.name = a.name AND e.version = a.version)
 	ORDER BY a.expiration_time`
+
+// sessionEndWindow is how far back the sequencer looks for sessions that ended: the attributes
+// of one that ended earlier without their expire events get them when the session is deleted
+// or purged (attrsGone).
+const sessionEndWindow = 10 * feedExpiryEvery
+
+// endedUnfedQuery selects the attributes, still live by their own expiry, of the sessions that
+// ended after its first argument and at its second, whose expire event is not in the feed, with
+// their session's end, the earliest end first.
+const endedUnfedQuery = `SELECT a.user_id, a.ust_hash, a.name, a.version, s.expiration_time FROM sso_session s
+	JOIN sso_attr a ON a.user_id = s.user_id AND a.ust_hash = s.ust_hash
+	WHERE s.expiration_time > ? AND s.expiration_time <= ? AND a.expiration_time > s.expiration_time
+		AND NOT EXISTS (SELECT 1 FROM sso_feed_expired e
+			WHERE e.user_id = a.user_id AND e.ust_hash = a.ust_hash AND e.name = a.name AND e.version = a.version)
+	ORDER BY s.expiration_time`
 
 // sequenceFeedPage adds one page of events in tx and says whether more may be waiting.
 func sequenceFeedPage(ctx context.Context, tx *sql.Tx, now time.Time, expiries bool) (added int, more bool, err error) {
@@ -97,10 +129,9 @@ func sequenceFeedPage(ctx context.Context, tx *sql.Tx, now time.Time, expiries b
 	var expired []attrcache.FeedEvent
 	if !more && expiries {
 		// Every set is in (or in this page) before any expire event of its version.
-		if expired, err = expiredUnfed(ctx, tx, now); err != nil {
+		if expired, more, err = expiredUnfed(ctx, tx, now); err != nil {
 			return 0, false, err
 		}
-		more = len(expired) == feedPage
 		events = append(events, expired...)
 	}
 	for i := range events {
@@ -130,7 +161,8 @@ func sequenceFeedPage(ctx context.Context, tx *sql.Tx, now time.Time, expiries b
 }
 
 // unfedChanges reads at most feedPage rows of the log not yet fed and returns their attribute
-// events, each attribute's in version order, and the rows' IDs.
+// events, each attribute's in version order, and the rows' IDs. An attribute gone with its user
+// or session whose expiry is in the feed already has no event; its mark goes.
 func unfedChanges(ctx context.Context, tx *sql.Tx) ([]attrcache.FeedEvent, []int64, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT change_id, change_time, cid, entries FROM sso_change WHERE fed = FALSE ORDER BY change_id LIMIT ?", feedPage)
 	if err != nil {
@@ -139,6 +171,7 @@ func unfedChanges(ctx context.Context, tx *sql.Tx) ([]attrcache.FeedEvent, []int
 	defer rows.Close()
 	var events []attrcache.FeedEvent
 	var ids []int64
+	gone := make(map[int]feedMark) // events of attributes gone with their scope, by place
 	for rows.Next() {
 		var id int64
 		var at time.Time
@@ -157,24 +190,88 @@ func unfedChanges(ctx context.Context, tx *sql.Tx) ([]attrcache.FeedEvent, []int
 			if c.Kind != attrcache.ChangeAttr || !ok {
 				continue
 			}
-			version := c.Version
+			e := attrcache.FeedEvent{Op: op, UserID: c.UserID, Session: c.Session, Name: c.Name,
+				Version: c.Version, Time: at.UTC(), CID: cid}
 			if c.Op == attrcache.ChangeGone {
-				version = 0
+				goneEvent(&e, c)
+				if c.Version != 0 {
+					gone[len(events)] = feedMark{key: attrKey{scope: attrcache.AttrScope{UserID: c.UserID, Session: c.Session}, name: c.Name}, version: c.Version}
+				}
 			}
-			events = append(events, attrcache.FeedEvent{Op: op, UserID: c.UserID, Session: c.Session, Name: c.Name,
-				Version: version, Time: at.UTC(), CID: cid})
+			events = append(events, e)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, mapError(err)
 	}
+	rows.Close()
+	if events, err = dropFedExpiries(ctx, tx, events, gone); err != nil {
+		return nil, nil, err
+	}
 	orderVersions(events)
 	return events, ids, nil
 }
 
-// orderVersions puts the events of each attribute in version order (a deletion with its user
-// last) in the places its events hold. Log rows are read in ID order, and on a Galera cluster
-// each node takes its own IDs, so a later write of an attribute on one node may have the lower ID.
+// dropFedExpiries returns events without those of gone (places in events, with the mark each
+// would match) whose mark is in sso_feed_expired, and deletes those marks: the row was deleted
+// after the sequencer had logged its expiry, which is its one event.
+func dropFedExpiries(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent, gone map[int]feedMark) ([]attrcache.FeedEvent, error) {
+	if len(gone) == 0 {
+		return events, nil
+	}
+	fed := make(map[feedMark]bool)
+	marks := slices.Collect(maps.Values(gone))
+	for chunk := range slices.Chunk(marks, feedInsertChunk) {
+		where, args := marksOf(chunk)
+		found, err := queryEach(ctx, tx, func(rows *sql.Rows) (m feedMark, err error) {
+			err = rows.Scan(&m.key.scope.UserID, &m.key.scope.Session, &m.key.name, &m.version)
+			return m, err
+		}, "SELECT user_id, ust_hash, name, version FROM sso_feed_expired WHERE "+where, args...)
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			continue
+		}
+		where, args = marksOf(found)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sso_feed_expired WHERE "+where, args...); err != nil {
+			return nil, mapError(err)
+		}
+		for _, m := range found {
+			fed[m] = true
+		}
+	}
+	if len(fed) == 0 {
+		return events, nil
+	}
+	kept := events[:0]
+	for i, e := range events {
+		if m, ok := gone[i]; !ok || !fed[m] {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
+}
+
+// marksOf returns the condition that matches the rows of sso_feed_expired of marks, and its
+// arguments.
+func marksOf(marks []feedMark) (string, []any) {
+	conds := make([]string, len(marks))
+	args := make([]any, 0, 4*len(marks))
+	for i, m := range marks {
+		conds[i] = "(user_id = ? AND ust_hash = ? AND name = ? AND version = ?)"
+		args = append(args, m.key.scope.UserID, string(m.key.scope.Session), m.key.name, m.version)
+	}
+	return strings.Join(conds, " OR "), args
+}
+
+// opRank orders the events of one version of an attribute: its set, then its expiry.
+var opRank = map[attrcache.FeedOp]int{attrcache.FeedSet: 0, attrcache.FeedExpire: 1, attrcache.FeedDelete: 2}
+
+// orderVersions puts the events of each attribute in version order (a set before the expiry of
+// its version, a deletion logged without a version last) in the places its events hold. Log rows
+// are read in ID order, and on a Galera cluster each node takes its own IDs, so a later write of
+// an attribute on one node may have the lower ID.
 func orderVersions(events []attrcache.FeedEvent) {
 	type key struct {
 		user, session, name string
@@ -198,34 +295,47 @@ func orderVersions(events []attrcache.FeedEvent) {
 		for i, p := range at {
 			group[i] = events[p]
 		}
-		slices.SortStableFunc(group, func(a, b attrcache.FeedEvent) int { return cmp.Compare(rank(a), rank(b)) })
+		slices.SortStableFunc(group, func(a, b attrcache.FeedEvent) int {
+			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(opRank[a.Op], opRank[b.Op]))
+		})
 		for i, p := range at {
 			events[p] = group[i]
 		}
 	}
 }
 
-// expiredUnfed returns an expire event for each of at most feedPage attributes expired at now
-// whose expiry is not in the feed.
-func expiredUnfed(ctx context.Context, tx *sql.Tx, now time.Time) ([]attrcache.FeedEvent, error) {
-	rows, err := tx.QueryContext(ctx, expiredUnfedQuery+" LIMIT ?", now, feedPage)
-	if err != nil {
-		return nil, mapError(err)
-	}
-	defer rows.Close()
-	var events []attrcache.FeedEvent
-	for rows.Next() {
-		e := attrcache.FeedEvent{Op: attrcache.FeedExpire}
-		if err := rows.Scan(&e.UserID, &e.Session, &e.Name, &e.Version, &e.Time); err != nil {
-			return nil, mapError(err)
-		}
+// expiredUnfed returns an expire event for each of at most feedPage attributes expired at now,
+// and each of at most feedPage attributes of the sessions that ended within sessionEndWindow
+// before now, whose expiry is not in the feed, and says whether either was cut at feedPage.
+// An attribute in both has the earlier end.
+func expiredUnfed(ctx context.Context, tx *sql.Tx, now time.Time) (events []attrcache.FeedEvent, more bool, err error) {
+	scan := func(rows *sql.Rows) (e attrcache.FeedEvent, err error) {
+		e.Op = attrcache.FeedExpire
+		err = rows.Scan(&e.UserID, &e.Session, &e.Name, &e.Version, &e.Time)
 		e.Time = e.Time.UTC()
+		return e, err
+	}
+	expired, err := queryEach(ctx, tx, scan, expiredUnfedQuery+" LIMIT ?", now, feedPage)
+	if err != nil {
+		return nil, false, err
+	}
+	ended, err := queryEach(ctx, tx, scan, endedUnfedQuery+" LIMIT ?", now.Add(-sessionEndWindow), now, feedPage)
+	if err != nil {
+		return nil, false, err
+	}
+	at := make(map[feedMark]int, len(expired)+len(ended))
+	for _, e := range slices.Concat(ended, expired) {
+		m := feedMark{key: attrKey{scope: attrcache.AttrScope{UserID: e.UserID, Session: e.Session}, name: e.Name}, version: e.Version}
+		if i, seen := at[m]; seen {
+			if e.Time.Before(events[i].Time) {
+				events[i].Time = e.Time
+			}
+			continue
+		}
+		at[m] = len(events)
 		events = append(events, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, mapError(err)
-	}
-	return events, nil
+	return events, len(expired) == feedPage || len(ended) == feedPage, nil
 }
 
 // insertFeedEvents inserts events into sso_feed.

@@ -296,4 +296,12 @@ func TestOrderVersions(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Errorf("orderVersions:\n got %v\nwant %v", events, want)
 	}
+	// One version's expiry, of an attribute gone with its session, after its set.
+	expiry, set := ev("c", 4), ev("c", 4)
+	expiry.Op, set.Op = attrcache.FeedExpire, attrcache.FeedSet
+	events = []attrcache.FeedEvent{expiry, set}
+	orderVersions(events)
+	if want := []attrcache.FeedEvent{set, expiry}; !slices.Equal(events, want) {
+		t.Errorf("orderVersions of one version:\n got %v\nwant %v", events, want)
+	}
 }

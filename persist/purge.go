@@ -104,9 +104,9 @@ const expiryFed = `EXISTS (SELECT 1 FROM sso_feed_expired e WHERE e.user_id = ss
 	AND e.ust_hash = sso_attr.ust_hash AND e.name = sso_attr.name AND e.version = sso_attr.version)`
 
 // purgeEndedSessions deletes at most batch sessions that have ended at now, the earliest ended
-// first, with their attributes, in one transaction; it returns how many sessions and attributes
-// it deleted. The sessions are locked before their attributes, in the order every writer of
-// session attributes takes.
+// first, with their attributes, in one transaction, logging each attribute gone (attrsGone); it
+// returns how many sessions and attributes it deleted. The sessions are locked before their
+// attributes, in the order every writer of session attributes takes.
 func (db *DB) purgeEndedSessions(ctx context.Context, now time.Time, batch int) (sessions, attrs int, err error) {
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		sessions, attrs = 0, 0 // what an attempt rolled back at its commit had counted
@@ -116,19 +116,42 @@ func (db *DB) purgeEndedSessions(ctx context.Context, now time.Time, batch int) 
 		}
 		keys := make([]any, 0, 2*len(ended))
 		hashes := make([]any, 0, len(ended))
+		ends := make(map[attrcache.SessionHash]sql.NullTime, len(ended))
 		for _, s := range ended {
 			keys = append(keys, s.UserID, s.Hash)
 			hashes = append(hashes, s.Hash)
+			ends[s.Hash] = sql.NullTime{Time: s.End, Valid: true}
 		}
-		keyList := "(?, ?)" + strings.Repeat(", (?, ?)", len(ended)-1)
-		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE (user_id, ust_hash) IN ("+keyList+")", keys...)
+		ofSessions := "(user_id, ust_hash) IN ((?, ?)" + strings.Repeat(", (?, ?)", len(ended)-1) + ")"
+		gone, err := queryEach(ctx, tx, func(rows *sql.Rows) (goneAttr, error) {
+			var scope attrcache.AttrScope
+			var name string
+			var version int64
+			var expiresAt time.Time
+			err := rows.Scan(&scope.UserID, &scope.Session, &name, &version, &expiresAt)
+			return goneAttrOf(scope, name, version, expiresAt, ends[scope.Session]), err
+		}, "SELECT user_id, ust_hash, name, version, expiration_time FROM sso_attr WHERE "+ofSessions+" FOR UPDATE", keys...)
 		if err != nil {
-			return mapError(err)
-		}
-		if attrs, err = rowsAffected(res); err != nil {
 			return err
 		}
-		res, err = tx.ExecContext(ctx, "DELETE FROM sso_session WHERE "+inList("ust_hash", len(hashes)), hashes...)
+		if len(gone) > 0 {
+			fed, err := takeExpiryMarks(ctx, tx, gone, ofSessions, keys)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+ofSessions, keys...)
+			if err != nil {
+				return mapError(err)
+			}
+			if attrs, err = rowsAffected(res); err != nil {
+				return err
+			}
+			// No receipt: the relay applies the entries, which hide nothing Redis still serves.
+			if _, err := logChanges(ctx, tx, attrsGone(gone, fed, now)); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_session WHERE "+inList("ust_hash", len(hashes)), hashes...)
 		if err != nil {
 			return mapError(err)
 		}
@@ -141,33 +164,21 @@ func (db *DB) purgeEndedSessions(ctx context.Context, now time.Time, batch int) 
 	return sessions, attrs, nil
 }
 
-// endedSession is the key of a session to purge.
+// endedSession is the key of a session to purge, and when it ended.
 type endedSession struct {
 	UserID string
 	Hash   attrcache.SessionHash
+	End    time.Time
 }
 
 // lockEndedSessions locks and returns at most batch sessions that have ended at now, the
 // earliest ended first.
 func lockEndedSessions(ctx context.Context, tx *sql.Tx, now time.Time, batch int) ([]endedSession, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT user_id, ust_hash FROM sso_session
+	return queryEach(ctx, tx, func(rows *sql.Rows) (s endedSession, err error) {
+		err = rows.Scan(&s.UserID, &s.Hash, &s.End)
+		return s, err
+	}, `SELECT user_id, ust_hash, expiration_time FROM sso_session
 		WHERE expiration_time <= ? ORDER BY expiration_time LIMIT ? FOR UPDATE`, now, batch)
-	if err != nil {
-		return nil, mapError(err)
-	}
-	defer rows.Close()
-	var ended []endedSession
-	for rows.Next() {
-		var s endedSession
-		if err := rows.Scan(&s.UserID, &s.Hash); err != nil {
-			return nil, mapError(err)
-		}
-		ended = append(ended, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapError(err)
-	}
-	return ended, nil
 }
 
 // rowsAffected returns how many rows res changed.

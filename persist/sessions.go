@@ -132,25 +132,47 @@ func appendStateChange(history []attrcache.SessionStateChange, change attrcache.
 }
 
 // DeleteSession removes the session of userID with that hash and its session attributes, in one
-// transaction. An unknown session is not an error.
+// transaction, and logs the session gone and each attribute with it (attrsGone). An unknown
+// session is not an error.
 //
-// The session row goes first: writers of session attributes hold a shared lock on it while they
-// write, so taking the session before its attributes keeps the two in one lock order (no
-// deadlock) and lets no attribute be added to a session once it is gone.
+// The session row is locked first: writers of session attributes hold a shared lock on it while
+// they write, so taking the session before its attributes keeps the two in one lock order (no
+// deadlock) and lets no attribute be added to a session once it is gone. A session without
+// attributes costs the two statements that delete it and them.
 func (db *DB) DeleteSession(ctx context.Context, userID string, hash attrcache.SessionHash) error {
+	now := attrcache.Now()
 	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range []string{
-			"DELETE FROM sso_session WHERE user_id = ? AND ust_hash = ?",
-			"DELETE FROM sso_attr WHERE user_id = ? AND ust_hash = ?",
-		} {
-			if _, err := tx.ExecContext(ctx, stmt, userID, hash); err != nil {
+		scope := attrcache.AttrScope{UserID: userID, Session: hash}
+		// The session's row is a constant of the join, read and locked before its attributes.
+		gone, err := queryEach(ctx, tx, func(rows *sql.Rows) (goneAttr, error) {
+			var name string
+			var version int64
+			var expiresAt time.Time
+			var sessionEnd sql.NullTime
+			err := rows.Scan(&name, &version, &expiresAt, &sessionEnd)
+			return goneAttrOf(scope, name, version, expiresAt, sessionEnd), err
+		}, `SELECT a.name, a.version, a.expiration_time, s.expiration_time
+			FROM sso_session s JOIN sso_attr a ON a.user_id = s.user_id AND a.ust_hash = s.ust_hash
+			WHERE s.user_id = ? AND s.ust_hash = ? FOR UPDATE`, userID, hash)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sso_session WHERE user_id = ? AND ust_hash = ?", userID, hash); err != nil {
+			return mapError(err)
+		}
+		changes := []attrcache.Change{{Kind: attrcache.ChangeSession, Op: attrcache.ChangeGone, UserID: userID, Session: hash}}
+		if len(gone) > 0 {
+			fed, err := takeExpiryMarks(ctx, tx, gone, "user_id = ? AND ust_hash = ?", []any{userID, hash})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE user_id = ? AND ust_hash = ?", userID, hash); err != nil {
 				return mapError(err)
 			}
+			changes = append(changes, attrsGone(gone, fed, now)...)
 		}
-		var err error
-		token, err = logChanges(ctx, tx, []attrcache.Change{{Kind: attrcache.ChangeSession, Op: attrcache.ChangeGone,
-			UserID: userID, Session: hash}})
+		token, err = logChanges(ctx, tx, changes)
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/attrcache/attrcache"
 )
@@ -175,10 +176,13 @@ func (db *DB) userAssignments(userID string, upd attrcache.UserUpdate) *assignme
 }
 
 // DeleteUser removes the user; the foreign keys remove their sessions and attributes with them.
-// It returns the keys of the attributes removed. The user's row is locked first: a write of an
-// attribute checks that its user exists (the foreign key), which waits for that lock, so no
-// attribute of theirs can be written between the read of their keys and the deletion.
+// It returns the keys of the attributes removed, and logs the user gone and each attribute with
+// them (attrsGone). The user's row is locked first: a write of an attribute checks that its user
+// exists (the foreign key), which waits for that lock, so no attribute of theirs can be written
+// between the read of their keys and the deletion. Their sessions come next, then their
+// attributes: the order in which DeleteSession and the purger lock them.
 func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKey, error) {
+	now := attrcache.Now()
 	var removed []attrcache.AttrKey
 	var token int64
 	err := db.inWriteTx(ctx, func(tx *sql.Tx) error {
@@ -187,20 +191,29 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKe
 		if err := tx.QueryRowContext(ctx, "SELECT user_id FROM sso_user WHERE user_id = ? FOR UPDATE", userID).Scan(&id); err != nil {
 			return mapError(err)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT ust_hash, name FROM sso_attr WHERE user_id = ? FOR UPDATE", userID)
+		ends, err := lockSessionEnds(ctx, tx, "user_id = ?", userID)
 		if err != nil {
-			return mapError(err)
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			key := attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: userID}}
-			if err := rows.Scan(&key.Scope.Session, &key.Name); err != nil {
-				return mapError(err)
+		gone, err := queryEach(ctx, tx, func(rows *sql.Rows) (goneAttr, error) {
+			scope := attrcache.AttrScope{UserID: userID}
+			var name string
+			var version int64
+			var expiresAt time.Time
+			err := rows.Scan(&scope.Session, &name, &version, &expiresAt)
+			return goneAttrOf(scope, name, version, expiresAt, ends[scope.Session]), err
+		}, "SELECT ust_hash, name, version, expiration_time FROM sso_attr WHERE user_id = ? FOR UPDATE", userID)
+		if err != nil {
+			return err
+		}
+		for _, g := range gone {
+			removed = append(removed, attrcache.AttrKey{Scope: g.key.scope, Name: g.key.name})
+		}
+		var fed map[feedMark]bool
+		if len(gone) > 0 {
+			if fed, err = takeExpiryMarks(ctx, tx, gone, "user_id = ?", []any{userID}); err != nil {
+				return err
 			}
-			removed = append(removed, key)
-		}
-		if err := rows.Err(); err != nil {
-			return mapError(err)
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM sso_user WHERE user_id = ?", userID)
 		if err == nil {
@@ -209,7 +222,7 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) ([]attrcache.AttrKe
 		if err != nil {
 			return mapError(err)
 		}
-		token, err = logChanges(ctx, tx, userGone(userID, removed))
+		token, err = logChanges(ctx, tx, userGone(userID, attrsGone(gone, fed, now)))
 		return err
 	})
 	if err != nil {

@@ -9,13 +9,17 @@ import (
 // The admin calls serve the command line (attrcache sso …): they act by username, need no UST
 // and are not limited to super-users. A user they create is approved, with
 // approval_status_mod_by "auto". An unknown username gives E005001 with the message "no such
-// user".
+// user". Their audit entries have no actor and AdminRemoteAddr as their address.
+
+// AdminRemoteAddr is the remote_addr of the audit entries of what the command line does: it acts
+// for whoever runs it on the host, not for a client.
+const AdminRemoteAddr = "cli"
 
 // AdminCreateUser creates a user, a super-user when superUser is true (whose sign-up is always
 // final). A missing username gives E001001, a taken one E001002, and the other input is checked
 // as CreateUser checks it. The result holds no secrets.
 func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser bool) (_ *attrcache.User, err error) {
-	rec := a.audit("admin.user.create", "", "")
+	rec := a.audit("admin.user.create", "", AdminRemoteAddr)
 	defer func() { rec.done(ctx, err) }()
 	if superUser {
 		in.SignUpStatus = attrcache.SignUpFinal
@@ -31,9 +35,9 @@ func (a *API) AdminCreateUser(ctx context.Context, in CreateUserInput, superUser
 
 // AdminSetLocked locks or unlocks the user and returns their user_id.
 func (a *API) AdminSetLocked(ctx context.Context, username string, locked bool) (_ string, err error) {
-	rec := a.audit("admin.user.unlock", "", "")
+	rec := a.audit("admin.user.unlock", "", AdminRemoteAddr)
 	if locked {
-		rec = a.audit("admin.user.lock", "", "")
+		rec = a.audit("admin.user.lock", "", AdminRemoteAddr)
 	}
 	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
@@ -48,7 +52,7 @@ func (a *API) AdminSetLocked(ctx context.Context, username string, locked bool) 
 
 // AdminDeleteUser deletes the user with their sessions and attributes and returns their user_id.
 func (a *API) AdminDeleteUser(ctx context.Context, username string) (_ string, err error) {
-	rec := a.audit("admin.user.delete", "", "")
+	rec := a.audit("admin.user.delete", "", AdminRemoteAddr)
 	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
@@ -62,7 +66,7 @@ func (a *API) AdminDeleteUser(ctx context.Context, username string) (_ string, e
 // AdminChangePassword sets the user's password (checked against the policy, with its specific
 // codes), its expiry in days (<= 0: the default) and must_change, and returns their user_id.
 func (a *API) AdminChangePassword(ctx context.Context, username, password string, expiryDays int, mustChange bool) (_ string, err error) {
-	rec := a.audit("admin.password.change", "", "")
+	rec := a.audit("admin.password.change", "", AdminRemoteAddr)
 	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {
@@ -79,7 +83,7 @@ func (a *API) AdminChangePassword(ctx context.Context, username, password string
 // AdminResetTOTPKey sets the user's TOTP key (generated when key is "", E008002 when it is not
 // base32) and returns their user_id and the key. The label is left as it is.
 func (a *API) AdminResetTOTPKey(ctx context.Context, username, key string) (userID, totpKey string, err error) {
-	rec := a.audit("admin.totp.reset", "", "")
+	rec := a.audit("admin.totp.reset", "", AdminRemoteAddr)
 	defer func() { rec.done(ctx, err) }()
 	if userID, err = a.userIDOf(ctx, username); err != nil {
 		return "", "", err

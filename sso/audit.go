@@ -24,8 +24,8 @@ type AuditEntry struct {
 	Target     string
 	Operation  string   // a stable name per call: attr.set, user.update, login, …
 	Attrs      []string // the attribute names a call named, for attribute calls that name any
-	RemoteAddr string
-	Outcome    string // "ok", "partial" (some items failed), or the Zato code the call failed with
+	RemoteAddr string   // the client's address; AdminRemoteAddr for the command line
+	Outcome    string   // "ok", "partial" (some items failed), or the Zato code the call failed with
 }
 
 // OutcomeOK is the Outcome of a call that succeeded.

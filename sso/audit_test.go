@@ -114,7 +114,7 @@ func TestAuditEntries(t *testing.T) {
 		{"the CLI", func() error {
 			_, err := e.api.AdminSetLocked(ctx, other.Username, true)
 			return err
-		}, sso.AuditEntry{Target: other.UserID, Operation: "admin.user.lock", Outcome: "ok"}},
+		}, sso.AuditEntry{Target: other.UserID, Operation: "admin.user.lock", RemoteAddr: sso.AdminRemoteAddr, Outcome: "ok"}},
 		{"delete", func() error {
 			return e.api.DeleteUserByID(ctx, "c-delete", other.UserID, adminUST, testApp, addr)
 		}, sso.AuditEntry{CID: "c-delete", Actor: admin.UserID, Target: other.UserID, Operation: "user.delete", RemoteAddr: addr, Outcome: "ok"}},

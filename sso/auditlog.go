@@ -127,6 +127,35 @@ func (l *AuditLog) Close() error {
 	return nil
 }
 
+// AuditWriter is the Auditor of the command line: each entry is its JSON line, as AuditLog writes
+// it, written to w within Record, one Write per line. It is safe for concurrent use.
+type AuditWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+// NewAuditWriter returns an AuditWriter writing to w.
+func NewAuditWriter(w io.Writer) *AuditWriter { return &AuditWriter{w: w} }
+
+// Record writes e's line to w.
+func (a *AuditWriter) Record(_ context.Context, e AuditEntry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.buf = appendAuditLine(a.buf[:0], &e)
+	if _, err := a.w.Write(a.buf); err != nil && a.err == nil {
+		a.err = err
+	}
+}
+
+// Err returns the first error w gave, nil when every line was written.
+func (a *AuditWriter) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
 // auditTimeLayout is RFC 3339 in UTC to the microsecond.
 const auditTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 

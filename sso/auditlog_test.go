@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -56,6 +57,12 @@ func TestAuditLogLine(t *testing.T) {
 			if got := sink.String(); got != tt.want+"\n" {
 				t.Errorf("line\n%s\nwant\n%s", got, tt.want)
 			}
+			// The command line's writer writes the same line, at once.
+			var direct strings.Builder
+			sso.NewAuditWriter(&direct).Record(t.Context(), tt.entry)
+			if got := direct.String(); got != tt.want+"\n" {
+				t.Errorf("AuditWriter's line\n%s\nwant\n%s", got, tt.want)
+			}
 			var decoded map[string]any
 			if err := json.Unmarshal([]byte(sink.String()), &decoded); err != nil {
 				t.Errorf("the line is not JSON: %v", err)
@@ -64,5 +71,22 @@ func TestAuditLogLine(t *testing.T) {
 				t.Errorf("attrs decode as %v, want %q", decoded["attrs"], tt.entry.Attrs)
 			}
 		})
+	}
+}
+
+// failingWriter refuses every write.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestAuditWriterErr: the first failed write is what Err returns.
+func TestAuditWriterErr(t *testing.T) {
+	audit := sso.NewAuditWriter(failingWriter{})
+	if err := audit.Err(); err != nil {
+		t.Fatalf("Err before any line = %v, want nil", err)
+	}
+	audit.Record(t.Context(), sso.AuditEntry{Operation: "admin.user.lock", Outcome: sso.OutcomeOK})
+	if err := audit.Err(); err == nil || err.Error() != "disk full" {
+		t.Errorf("Err after a failed write = %v, want the writer's error", err)
 	}
 }

@@ -63,7 +63,7 @@ func (a *API) ExportUser(ctx context.Context, cid, userID, ust, app, remoteAddr 
 // AdminExportUser exports the data of the user with that username, every field shown, for the
 // command line; an unknown username gives E005001.
 func (a *API) AdminExportUser(ctx context.Context, username string) (_ *Export, err error) {
-	rec := a.audit("admin.user.export", "", "")
+	rec := a.audit("admin.user.export", "", AdminRemoteAddr)
 	defer func() { rec.done(ctx, err) }()
 	userID, err := a.userIDOf(ctx, username)
 	if err != nil {

@@ -40,6 +40,8 @@ var (
 	testSQL *sql.DB
 	// exampleAPI is the API the Example functions use: the test configuration on real time.
 	exampleAPI *sso.API
+	// testFeed is the change feed of this package's database, which a sequencer fills.
+	testFeed attrcache.ChangeFeed
 )
 
 func TestMain(m *testing.M) {
@@ -87,7 +89,8 @@ func runTests(m *testing.M) (int, error) {
 	defer testSQL.Close()
 	// The examples' API reads the change feed, which a sequencer fills as serve's does.
 	exampleCfg := testConfig(attrcache.Now)
-	exampleCfg.Feed = db
+	testFeed = db
+	exampleCfg.Feed = testFeed
 	if exampleAPI, err = sso.New(exampleCfg, testKeys, testStore, testStore, testAttrs); err != nil {
 		return 0, err
 	}

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/attrcache/attrcache"
+	"github.com/attrcache/attrcache/sso"
 )
 
 // TestServedAuditFileSink: with audit.sink a file, serve appends a JSON line per call to it, each
@@ -97,5 +102,153 @@ func TestServedAuditStderr(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("standard error holds no audit line of the login:\n%s", s.stderr)
+	}
+}
+
+// TestCommandAuditLines: the sso commands and keys rewrap write their lines to the configured
+// sink, with remote_addr "cli" and no actor, and no password, value, TOTP key or secret key.
+func TestCommandAuditLines(t *testing.T) {
+	r := newRotation(t, "cmd_audit")
+	sink := filepath.Join(t.TempDir(), "audit.jsonl")
+	password, newPassword := "Aud1t-first-pw", "Aud1t-second-pw"
+	totpKey := "JBSWY3DPEHPK3PXP"
+	value := "audited-value-" + strings.ToLower(attrcache.NewUserID()[len("zusr"):])
+	command := func(keys, stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), args, testEnv(mergeVars(r.vars(keys), map[string]string{"ATTRCACHE_AUDIT_SINK": sink})),
+			strings.NewReader(stdin), &out, &errOut)
+		if strings.Contains(errOut.String(), `"operation"`) {
+			t.Errorf("attrcache %s wrote an audit line to standard error with audit.sink a file:\n%s", strings.Join(args, " "), errOut.String())
+		}
+		return out.String(), err
+	}
+	mustCommand := func(keys, stdin string, args ...string) string {
+		t.Helper()
+		out, err := command(keys, stdin, args...)
+		if err != nil {
+			t.Fatalf("attrcache %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+
+	userID := strings.TrimSpace(mustCommand(r.onlyK1(), "", "sso", "create-user", "audited", "--password", password))
+	mustCommand(r.onlyK1(), newPassword+"\n", "sso", "change-user-password", "audited")
+	mustCommand(r.onlyK1(), "", "sso", "lock-user", "audited")
+	mustCommand(r.onlyK1(), "", "sso", "unlock-user", "audited")
+	setEncryptedAttr(t, r, "audited", newPassword, value)
+	mustCommand(r.onlyK1(), "", "sso", "reset-totp-key", "audited", "--key", totpKey)
+	if _, err := command(r.onlyK1(), "", "sso", "lock-user", "nobody-by-that-name"); err == nil {
+		t.Error("lock-user of an unknown user succeeded")
+	}
+	if out := mustCommand(r.onlyK1(), "", "sso", "export-user", "audited"); !strings.Contains(out, value) {
+		t.Errorf("export-user printed %q, want the attribute's value in it", out)
+	}
+	// The value and the TOTP key, sealed with k1, opened and sealed again with k2.
+	if out := mustCommand(r.both(), "", "keys", "rewrap"); !strings.HasPrefix(out, "re-sealed 2 values") {
+		t.Errorf("keys rewrap printed %q, want 2 values re-sealed", out)
+	}
+	mustCommand(r.both(), "", "keys", "status")
+	mustCommand(r.both(), "", "sso", "delete-user", "audited")
+
+	raw, err := os.ReadFile(sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		Time    string `json:"time"`
+		CID     string `json:"cid"`
+		Actor   string `json:"actor_user_id"`
+		Target  string `json:"target_user_id"`
+		Op      string `json:"operation"`
+		Remote  string `json:"remote_addr"`
+		Outcome string `json:"outcome"`
+	}
+	want := []line{
+		{Target: userID, Op: "admin.user.create", Outcome: "ok"},
+		{Target: userID, Op: "admin.password.change", Outcome: "ok"},
+		{Target: userID, Op: "admin.user.lock", Outcome: "ok"},
+		{Target: userID, Op: "admin.user.unlock", Outcome: "ok"},
+		{Target: userID, Op: "admin.totp.reset", Outcome: "ok"},
+		{Op: "admin.user.lock", Outcome: attrcache.CodeNotAllowed},
+		{Target: userID, Op: "admin.user.export", Outcome: "ok"},
+		{Op: "admin.keys.rewrap", Outcome: "ok"},
+		{Target: userID, Op: "admin.user.delete", Outcome: "ok"},
+	}
+	var got []line
+	for text := range strings.Lines(string(raw)) {
+		var l line
+		if err := json.Unmarshal([]byte(text), &l); err != nil {
+			t.Fatalf("line %q: %v", text, err)
+		}
+		if l.Time == "" {
+			t.Errorf("line %q has no time", text)
+		}
+		l.Time = ""
+		got = append(got, l)
+	}
+	for i := range want {
+		want[i].Remote = "cli"
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the sink holds\n%+v\nwant\n%+v", got, want)
+	}
+	for what, secret := range map[string]string{"first password": password, "new password": newPassword, "value": value,
+		"TOTP key": totpKey, "key k1": r.k1, "key k2": r.k2} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("the audit sink holds the %s", what)
+		}
+	}
+}
+
+// TestCommandAuditStderr: with the default sink, a command's line goes to standard error.
+func TestCommandAuditStderr(t *testing.T) {
+	userID := createUser(t, "create-user", "audited-stderr", "Aud1t-stderr-pw")
+	var out, errOut bytes.Buffer
+	if err := run(t.Context(), []string{"sso", "lock-user", "audited-stderr"}, testEnv(nil), strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal(errOut.Bytes(), &entry); err != nil {
+		t.Fatalf("standard error holds %q, want one audit line: %v", errOut.String(), err)
+	}
+	if entry["operation"] != "admin.user.lock" || entry["target_user_id"] != userID || entry["remote_addr"] != "cli" {
+		t.Errorf("standard error's line %v, want admin.user.lock of %s from cli", entry, userID)
+	}
+}
+
+// mergeVars returns the variables of a and b, b's where both have one.
+func mergeVars(a, b map[string]string) map[string]string {
+	merged := maps.Clone(a)
+	maps.Copy(merged, b)
+	return merged
+}
+
+// setEncryptedAttr logs username in through the Go API over r's database (with its first key
+// alone) and sets an encrypted attribute holding value.
+func setEncryptedAttr(t *testing.T, r *rotation, username, password, value string) {
+	t.Helper()
+	cfg, err := loadConfig(testEnv(r.vars(r.onlyK1())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := attrcache.ParseSecretKeys(r.onlyK1())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	res, err := b.api.Login(t.Context(), "test", sso.LoginInput{Username: username, Password: password, CurrentApp: testApp})
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	attrs, err := b.api.UserAttrs(t.Context(), "test", "", res.UST, testApp, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := attrs.Set(t.Context(), "card", value, sso.Encrypt(true)); err != nil {
+		t.Fatalf("Set: %v", err)
 	}
 }

@@ -26,6 +26,8 @@ type backends struct {
 	relay *cache.Relay
 	attrs *cache.AttrStore
 	api   *sso.API
+	// audit records the calls of api, and what a command does to users' data besides; nil: nothing.
+	audit sso.Auditor
 }
 
 // openBackends creates the database if it is missing, applies pending migrations, connects to
@@ -52,7 +54,7 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 		Metrics:      m,
 		Logger:       logger,
 	}, db, db)
-	b := &backends{db: db, redis: rdb, cache: store, relay: cache.NewRelay(store, db, cache.RelayOptions{
+	b := &backends{db: db, redis: rdb, cache: store, audit: audit, relay: cache.NewRelay(store, db, cache.RelayOptions{
 		Grace:     cfg.Changes.RelayGrace,
 		Interval:  cfg.Changes.RelayInterval,
 		Retention: cfg.Changes.Retention,

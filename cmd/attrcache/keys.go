@@ -43,8 +43,11 @@ func (c *cli) keys(ctx context.Context, args []string) error {
 			rw := &rewrapper{db: b.db, attrs: b.attrs, users: b.cache, keys: keys, batch: *batch, rate: *rate,
 				log: newLogger(mustConfig(c.getenv), c.stderr)}
 			rw.progress = newProgress(c.stderr)
+			start := time.Now()
 			done, err := rw.run(ctx)
 			rw.progress.finish()
+			// It opens every user's sealed values to seal them again: one line for them all.
+			recordCommand(ctx, b.audit, "admin.keys.rewrap", "", start, err)
 			if err != nil {
 				return fmt.Errorf("keys rewrap: %w (%d values re-sealed; run it again to go on)", err, done.resealed)
 			}
@@ -68,8 +71,8 @@ func mustConfig(getenv func(string) string) config {
 	return cfg
 }
 
-// withBackends opens the backends as serve does and calls fn with them and the keyring; withAPI
-// and the keys commands share it.
+// withBackends opens the backends as serve does, with the audit log on the configured sink, and
+// calls fn with them and the keyring; withAPI and the keys commands share it.
 func (c *cli) withBackends(ctx context.Context, fn func(*backends, *attrcache.Keyring) error) error {
 	cfg, err := loadConfig(c.getenv)
 	if err != nil {
@@ -79,11 +82,15 @@ func (c *cli) withBackends(ctx context.Context, fn func(*backends, *attrcache.Ke
 	if err != nil {
 		return err
 	}
-	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, nil)
+	audit, closeAudit, err := openCLIAudit(cfg.Audit, c.stderr)
 	if err != nil {
 		return err
 	}
-	return errors.Join(fn(b, keys), b.close())
+	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, audit)
+	if err != nil {
+		return errors.Join(err, closeAudit())
+	}
+	return errors.Join(fn(b, keys), b.close(), closeAudit())
 }
 
 // keysStatus prints, per key id, how many stored values of each kind it seals, newest key first,
