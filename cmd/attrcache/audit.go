@@ -15,9 +15,13 @@ const auditBufferBytes = 4 << 20
 
 // openAuditLog returns the audit log on the sink cfg names: stderr, the log's writer (each line
 // written whole, so lines of the two never mix), or a file opened for appending, created with
-// mode 0600 when missing. closeSink writes out what is queued and closes the file.
+// mode 0600 when missing; with none, a nil audit log. closeSink writes out what is queued and
+// closes the file.
 func openAuditLog(cfg auditConfig, stderr io.Writer) (audit *sso.AuditLog, closeSink func() error, err error) {
-	if cfg.Sink == auditStderr {
+	switch cfg.Sink {
+	case auditNone:
+		return nil, func() error { return nil }, nil
+	case auditStderr:
 		audit = sso.NewAuditLog(stderr, auditBufferBytes)
 		return audit, audit.Close, nil
 	}
