@@ -15,23 +15,24 @@
 #       their delivery lag: receipt less the event's time, its change log row's insert just
 #       before the commit. This serve has the feed on and audits to a file.
 #   (d) PUT single and PUT many, closed loop, with the change feed and the audit log off
-#       (changes.feed false, audit.sink none; a serve on a database of its own, so that no
-#       sequencer numbers its writes) and on (as in (c), without a feed reader), each in a fresh
-#       serve, in BENCH_FEED_ROUNDS rounds (default 1: off, on; then on, off; …), for the ratio
-#       of their mean throughputs, on / off.
+#       (changes.feed false, audit.sink none) and on (as in (c), without a feed reader), each in
+#       a fresh serve, in BENCH_FEED_ROUNDS rounds (default 1: off, on; then on, off; …), for the
+#       ratio of their mean throughputs, on / off. Each state has a database of its own, which
+#       only these runs use: on a shared one the sequencer of "on" would number the backlog of
+#       "off", and two databases with different histories write at different speeds.
 #
 # During the closed-loop cached GET and PUT single runs it takes a CPU profile of attrcache, through
 # its pprof listener (debug.pprof_addr), and saves it next to the JSON: <same name>-get.pprof and
 # -set.pprof, each with a -top.txt summary (go tool pprof -top).
 #
 # It expects MariaDB and Redis to answer (make bench starts them) and bin/attrcache to be built.
-# It starts its own `attrcache serve` (a throwaway key, the database attrcache_bench, and
-# attrcache_bench_off for (d)'s serve without the feed, the Redis prefix attrcache-bench:, a free
+# It starts its own `attrcache serve` (a throwaway key, the database attrcache_bench, and for (d)
+# attrcache_bench_feed_off and attrcache_bench_feed_on, the Redis prefix attrcache-bench:, a free
 # loopback port) and stops it at the end.
 #
 # Environment: BENCH_SECONDS (default 10) is the length of each run; BENCH_REDIS_REQUESTS (default
-# 50000 per BENCH_SECOND) the requests of each redis-benchmark test; MYSQL_PORT and REDIS_PORT as
-# for make services. Needs jq and curl.
+# 50000 per BENCH_SECOND) the requests of each redis-benchmark test; BENCH_FEED_ROUNDS (default 1)
+# the rounds of (d); MYSQL_PORT and REDIS_PORT as for make services. Needs jq and curl.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -179,9 +180,9 @@ for round in $(seq -f %02g "$feed_rounds"); do
 	((10#$round % 2)) || states=(on off)
 	for state in "${states[@]}"; do
 		if [[ $state == off ]]; then
-			start_serve attrcache_bench_off "${feed_audit_off[@]}"
+			start_serve attrcache_bench_feed_off "${feed_audit_off[@]}"
 		else
-			start_serve attrcache_bench "${feed_audit_on[@]}"
+			start_serve attrcache_bench_feed_on "${feed_audit_on[@]}"
 		fi
 		for op in set set_many; do
 			attrcache_bench "feed_audit-$state-$op-$round" --mix "$op=100" --concurrency "$concurrency"
