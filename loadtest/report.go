@@ -72,18 +72,7 @@ func newReport(opts Options, elapsed time.Duration, recorders []recorder) *Repor
 }
 
 func newOpReport(name string, h *Histogram, errs map[string]int64, elapsed time.Duration) OpReport {
-	rep := OpReport{
-		Op:    name,
-		Count: h.Count(),
-		Latency: Latency{
-			Mean: millis(h.Mean()),
-			P50:  millis(h.Quantile(0.50)),
-			P90:  millis(h.Quantile(0.90)),
-			P99:  millis(h.Quantile(0.99)),
-			P999: millis(h.Quantile(0.999)),
-			Max:  millis(h.Max()),
-		},
-	}
+	rep := OpReport{Op: name, Count: h.Count(), Latency: latencyOf(h)}
 	if elapsed > 0 {
 		rep.Throughput = float64(h.Count()) / elapsed.Seconds()
 	}
@@ -94,6 +83,18 @@ func newOpReport(name string, h *Histogram, errs map[string]int64, elapsed time.
 		rep.ErrorsByCode = errs
 	}
 	return rep
+}
+
+// latencyOf summarises h.
+func latencyOf(h *Histogram) Latency {
+	return Latency{
+		Mean: millis(h.Mean()),
+		P50:  millis(h.Quantile(0.50)),
+		P90:  millis(h.Quantile(0.90)),
+		P99:  millis(h.Quantile(0.99)),
+		P999: millis(h.Quantile(0.999)),
+		Max:  millis(h.Max()),
+	}
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -65,6 +65,8 @@ type DB struct {
 	quota Quota
 	// forgetter deletes the pending marks of changes the cache has applied (changelog.go).
 	forgetter *forgetter
+	// noFeed: nothing numbers the change feed, and the purge does not wait for expire events.
+	noFeed bool
 }
 
 var (
@@ -78,7 +80,7 @@ var (
 // interpolated on the client, the session is in strict SQL mode, and connecting times out after
 // defaultDialTimeout unless the DSN sets a timeout; on a Galera node every session reads after
 // the writes the cluster committed before. keys seals and opens e-mail addresses and TOTP keys.
-// opts set the pool size, group commit, a quota and metrics; an option with a bad value is an
+// opts set the pool size, group commit, a quota, metrics and whether the change feed runs; an option with a bad value is an
 // error. A server that cannot be reached gives an attrcache.Unavailable error.
 func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Option) (*DB, error) {
 	if keys == nil {
@@ -154,7 +156,7 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	oneTrip.SetConnMaxLifetime(connMaxLifetime)
 	oneTrip.SetConnMaxIdleTime(connMaxIdleTime)
 
-	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota}
+	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota, noFeed: o.noFeed}
 	db.forgetter = startForgetter(db)
 	if o.groupCommit.on() && !o.quota.on() {
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)

@@ -305,3 +305,46 @@ func TestOrderVersions(t *testing.T) {
 		t.Errorf("orderVersions of one version:\n got %v\nwant %v", events, want)
 	}
 }
+
+func TestPurgeWithoutTheFeed(t *testing.T) {
+	dsn := freshDSN(t, "feed_off_purge")
+	db, err := Open(t.Context(), dsn, testKeys, WithChangeFeed(false))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	u := createUser(t, db, newUser())
+	t0 := attrcache.Now()
+	soon := t0.Add(time.Second)
+	if _, err := db.SetAttrs(t.Context(), attrcache.AttrScope{UserID: u.UserID},
+		[]attrcache.AttrWrite{{Name: "short", Value: `1`, ExpiresAt: &soon}, {Name: "long", Value: `1`}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing numbers the feed: the expired row goes without its expire event, the live one
+	// stays, and the feed stays empty.
+	if attrs, _, err := db.PurgeExpired(t.Context(), soon.Add(time.Second), 10); err != nil || attrs != 1 {
+		t.Fatalf("PurgeExpired without the feed: %d, %v; want 1", attrs, err)
+	}
+	if _, last, err := db.FeedBounds(t.Context()); err != nil || last != 0 {
+		t.Errorf("FeedBounds: last %d, %v; want 0: the purge numbered the feed", last, err)
+	}
+	var left []string
+	rows, err := db.SQL().QueryContext(t.Context(), "SELECT name FROM sso_attr WHERE user_id = ?", u.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, name)
+	}
+	if err := rows.Err(); err != nil || !slices.Equal(left, []string{"long"}) {
+		t.Errorf("attributes left: %v (%v), want [long]", left, err)
+	}
+}

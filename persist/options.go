@@ -19,6 +19,7 @@ type options struct {
 	groupCommit  GroupCommit
 	quota        Quota
 	metrics      *metrics.Metrics
+	noFeed       bool
 }
 
 // newOptions applies opts over the defaults and checks the result.
@@ -65,6 +66,14 @@ func WithGroupCommit(gc GroupCommit) Option {
 // by statement (no group commit, no one-round-trip writes), that checks the quota (Quota).
 func WithQuota(q Quota) Option {
 	return func(o *options) { o.quota = q }
+}
+
+// WithChangeFeed(false) says that nothing numbers the change feed (no SequenceFeed runs):
+// PurgeExpired then deletes expired attributes without first putting their expire events in the
+// feed, and without waiting for them. The default, true, purges an attribute only once its
+// expiry is in the feed.
+func WithChangeFeed(on bool) Option {
+	return func(o *options) { o.noFeed = !on }
 }
 
 // GroupCommit configures the group commit of SetAttrs calls that write one attribute: instead

@@ -20,8 +20,10 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs
 		return 0, 0, fmt.Errorf("persist: purge: batch is %d, want at least 1", batch)
 	}
 	// The expire events first: a row is purged only once its expiry is in the change feed.
-	if _, err := db.SequenceFeed(ctx, now, true); err != nil {
-		return 0, 0, fmt.Errorf("persist: purge expired attributes: %w", err)
+	if !db.noFeed {
+		if _, err := db.SequenceFeed(ctx, now, true); err != nil {
+			return 0, 0, fmt.Errorf("persist: purge expired attributes: %w", err)
+		}
 	}
 	for {
 		n, err := db.purgeExpiredAttrs(ctx, now, batch)
@@ -47,18 +49,22 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time, batch int) (attrs
 }
 
 // purgeExpiredAttrs deletes at most batch attributes that have expired at now and whose expire
-// event is in the change feed (sso_feed_expired), oldest expiry first, with those marks, and
-// returns how many it deleted.
+// event is in the change feed (sso_feed_expired; any, without the feed), oldest expiry first, with
+// those marks, and returns how many it deleted.
 //
 // It first picks them (a plain read), then raises their users' attr_version_floor to the highest
 // version of each user's rows that have expired at now, locking the users' rows (in key order)
 // before those attribute rows, in the order every write takes, and then deletes the rows it
 // picked that have still expired. A row written again in between is live, and stays.
 func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (deleted int, err error) {
+	fed := expiryFed
+	if db.noFeed {
+		fed = "TRUE"
+	}
 	err = db.inWriteTx(ctx, func(tx *sql.Tx) error {
 		deleted = 0 // what an attempt rolled back at its commit had counted
 		keys, err := queryAttrKeys(ctx, tx,
-			"SELECT user_id, ust_hash, name FROM sso_attr WHERE expiration_time <= ? AND "+expiryFed+" ORDER BY expiration_time LIMIT ?",
+			"SELECT user_id, ust_hash, name FROM sso_attr WHERE expiration_time <= ? AND "+fed+" ORDER BY expiration_time LIMIT ?",
 			now, batch)
 		if err != nil || len(keys) == 0 {
 			return err
@@ -79,7 +85,7 @@ func (db *DB) purgeExpiredAttrs(ctx context.Context, now time.Time, batch int) (
 			return mapError(err)
 		}
 		where, args := keysOfMany(keys)
-		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE ("+where+") AND expiration_time <= ? AND "+expiryFed,
+		res, err := tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE ("+where+") AND expiration_time <= ? AND "+fed,
 			append(args, now)...)
 		if err != nil {
 			return mapError(err)

@@ -18,8 +18,12 @@ const auditBufferBytes = 4 << 20
 
 // openAuditLog returns serve's audit log on the sink cfg names: stderr, the log's writer (each
 // line written whole, so lines of the two never mix), or a file opened for appending, created
-// with mode 0600 when missing. closeSink writes out what is queued and closes the file.
+// with mode 0600 when missing; with none, a nil audit log. closeSink writes out what is queued
+// and closes the file.
 func openAuditLog(cfg auditConfig, stderr io.Writer) (audit *sso.AuditLog, closeSink func() error, err error) {
+	if cfg.Sink == auditNone {
+		return nil, func() error { return nil }, nil
+	}
 	w, closeFile, err := openAuditSink(cfg, stderr)
 	if err != nil {
 		return nil, nil, err
@@ -30,8 +34,11 @@ func openAuditLog(cfg auditConfig, stderr io.Writer) (audit *sso.AuditLog, close
 
 // openCLIAudit returns the audit log of a command other than serve, on the same sink: each line
 // is written when its call is done. closeSink closes the file and returns the first failed
-// write, so that a command whose audit line was lost fails.
+// write, so that a command whose audit line was lost fails. With none, a nil audit log.
 func openCLIAudit(cfg auditConfig, stderr io.Writer) (audit *sso.AuditWriter, closeSink func() error, err error) {
+	if cfg.Sink == auditNone {
+		return nil, func() error { return nil }, nil
+	}
 	w, closeFile, err := openAuditSink(cfg, stderr)
 	if err != nil {
 		return nil, nil, err

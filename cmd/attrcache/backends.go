@@ -67,7 +67,9 @@ func openBackends(ctx context.Context, cfg config, keys *attrcache.Keyring, logg
 	ssoCfg := cfg.ssoConfig()
 	ssoCfg.Throttle.Counter = cache.NewFailureCounter(rdb, cfg.Redis.Prefix, logger) // shared by every instance
 	ssoCfg.Audit = audit
-	ssoCfg.Feed, ssoCfg.FeedPollInterval = db, cfg.Changes.FeedInterval
+	if cfg.Changes.Feed { // off, the feed answers 503
+		ssoCfg.Feed, ssoCfg.FeedPollInterval = db, cfg.Changes.FeedInterval
+	}
 	if b.api, err = sso.New(ssoCfg, keys, store, store, attrs); err != nil {
 		return nil, errors.Join(fmt.Errorf("sso: %w", err), b.close())
 	}

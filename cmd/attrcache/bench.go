@@ -25,6 +25,11 @@ each request's scheduled time). It prints a table of throughput and latency perc
 operation (--json: the same as JSON), then deletes the users it created. Without --password or
 --ust, the password is read from the first line of standard input.
 
+With --feed it also reads the change feed as Server-Sent Events during the load, everyone's
+events, and reports their delivery lag: the time each event arrived less its "time", when its
+transaction logged it, just before the commit. After the load it writes one attribute as an end
+mark and waits for it, so that every event of the load is counted.
+
 Flags:
 `
 
@@ -40,7 +45,7 @@ type benchFlags struct {
 	duration, timeout                 time.Duration
 	requests                          int64
 	valueSize, users, attrs, many     int
-	asJSON, allowRemote               bool
+	asJSON, allowRemote, feed         bool
 }
 
 func (c *cli) bench(ctx context.Context, args []string) error {
@@ -63,6 +68,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit of one request")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a URL that is not a loopback address")
+	fs.BoolVar(&f.feed, "feed", false, "read the change feed as Server-Sent Events during the load and report its delivery lag")
 	fs.Usage = func() {
 		fs.SetOutput(c.stdout)
 		fmt.Fprint(c.stdout, benchUsage)
@@ -113,7 +119,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: preparing: %w", err)
 	}
-	report, runErr := loadtest.Run(ctx, target, opts)
+	report, feed, runErr := runLoad(ctx, target, opts, f.feed)
 	// The users go even after an interrupted run.
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -123,7 +129,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if report == nil {
 		return fmt.Errorf("bench: %w", runErr)
 	}
-	if err := c.writeBenchReport(report, f); err != nil {
+	if err := c.writeBenchReport(report, feed, f); err != nil {
 		return errors.Join(runErr, err)
 	}
 	if runErr != nil {
@@ -132,23 +138,46 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// benchReport is the JSON of `attrcache bench --json`: the run's report and the shape of its
-// data, so that rows per second can be derived from requests per second.
-type benchReport struct {
-	*loadtest.Report
-	Users     int `json:"users"`
-	Attrs     int `json:"attrs"`
-	Many      int `json:"many"`
-	ValueSize int `json:"value_size"`
+// runLoad drives the load on target and, with watchFeed, reads the change feed meanwhile.
+func runLoad(ctx context.Context, target *loadtest.ZatoTarget, opts loadtest.Options, watchFeed bool) (*loadtest.Report, *loadtest.FeedReport, error) {
+	if !watchFeed {
+		report, err := loadtest.Run(ctx, target, opts)
+		return report, nil, err
+	}
+	watch, err := target.WatchFeed(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	report, runErr := loadtest.Run(ctx, target, opts)
+	feed, err := watch.Stop(ctx)
+	return report, feed, errors.Join(runErr, err)
 }
 
-func (c *cli) writeBenchReport(report *loadtest.Report, f benchFlags) error {
-	if !f.asJSON {
-		return report.WriteText(c.stdout)
+// benchReport is the JSON of `attrcache bench --json`: the run's report, the shape of its data
+// (so that rows per second can be derived from requests per second), and with --feed what the
+// change feed's reader measured.
+type benchReport struct {
+	*loadtest.Report
+	Users     int                  `json:"users"`
+	Attrs     int                  `json:"attrs"`
+	Many      int                  `json:"many"`
+	ValueSize int                  `json:"value_size"`
+	Feed      *loadtest.FeedReport `json:"feed,omitempty"`
+}
+
+func (c *cli) writeBenchReport(report *loadtest.Report, feed *loadtest.FeedReport, f benchFlags) error {
+	if f.asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(benchReport{Report: report, Users: f.users, Attrs: f.attrs, Many: f.many, ValueSize: f.valueSize, Feed: feed})
 	}
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(benchReport{Report: report, Users: f.users, Attrs: f.attrs, Many: f.many, ValueSize: f.valueSize})
+	if err := report.WriteText(c.stdout); err != nil || feed == nil {
+		return err
+	}
+	l := feed.Lag
+	_, err := fmt.Fprintf(c.stdout, "\nchange feed: %d events, delivery lag p50 %.3f ms, p99 %.3f ms, max %.3f ms (%d earlier events left out)\n",
+		feed.Events, l.P50, l.P99, l.Max, feed.Earlier)
+	return err
 }
 
 // isTerminal reports whether w is a terminal (a character device), where progress rewrites

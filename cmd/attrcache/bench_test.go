@@ -80,6 +80,39 @@ func checkBenchRun(t *testing.T, baseURL string, args []string, wantMany int) {
 	}
 }
 
+// TestBenchFeed: with --feed, the report counts one change feed event per PUT of the load, with
+// its delivery lag, and leaves out what was committed before the load.
+func TestBenchFeed(t *testing.T) {
+	createUser(t, "create-super-user", "bench-feed-admin", "B3nch-fed")
+	s := startServe(t, nil)
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "--url", s.baseURL, "--username", "bench-feed-admin", "--password", "B3nch-fed",
+		"--requests", "200", "--concurrency", "8", "--users", "3", "--attrs", "20", "--mix", "set=100", "--feed", "--json"}
+	if err := run(t.Context(), args, testEnv(nil), strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("attrcache bench: %v\n%s", err, stderr.String())
+	}
+	var report struct {
+		Total struct{ Count, Errors int64 }
+		Feed  *struct {
+			Events  int64
+			Earlier int64
+			Lag     struct{ P50, P99, Max float64 } `json:"lag_ms"`
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if report.Total.Count != 200 || report.Total.Errors != 0 {
+		t.Fatalf("total: %d requests, %d errors; want 200 without errors", report.Total.Count, report.Total.Errors)
+	}
+	if report.Feed == nil {
+		t.Fatalf("the report has no feed:\n%s", stdout.String())
+	}
+	if f := report.Feed; f.Events != 200 || f.Lag.P50 <= 0 || f.Lag.P50 > f.Lag.P99 || f.Lag.P99 > f.Lag.Max {
+		t.Errorf("feed: %d events, lag p50 %v, p99 %v, max %v ms; want 200 events, 0 < p50 ≤ p99 ≤ max", f.Events, f.Lag.P50, f.Lag.P99, f.Lag.Max)
+	}
+}
+
 func TestBenchRefuses(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -114,11 +114,12 @@ type cacheConfig struct {
 }
 
 // changesConfig is the change log's: its relay (cache.Relay), retention, and the change feed's
-// sequencer and readers.
+// sequencer and readers. The log is always kept; Feed turns only the feed on or off.
 type changesConfig struct {
 	RelayGrace    time.Duration `yaml:"relay_grace"`
 	RelayInterval time.Duration `yaml:"relay_interval"`
 	Retention     time.Duration `yaml:"retention"`
+	Feed          bool          `yaml:"feed"`
 	FeedInterval  time.Duration `yaml:"feed_interval"`
 }
 
@@ -193,11 +194,15 @@ type logConfig struct {
 
 // auditConfig is where serve writes the audit log (CONTRACT.md §10 "Audit").
 type auditConfig struct {
-	Sink string `yaml:"sink"` // auditStderr, or the path of a file opened for appending
+	Sink string `yaml:"sink"` // auditStderr, auditNone, or the path of a file opened for appending
 }
 
-// auditStderr is the audit sink that is standard error, shared with the log.
-const auditStderr = "stderr"
+// The audit sinks that are not files: standard error, shared with the log; and none, which
+// audits nothing.
+const (
+	auditStderr = "stderr"
+	auditNone   = "none"
+)
 
 type debugConfig struct {
 	PprofAddr string `yaml:"pprof_addr"`
@@ -270,6 +275,7 @@ func defaultConfig() config {
 			RelayGrace:    cache.DefaultRelayGrace,
 			RelayInterval: cache.DefaultRelayInterval,
 			Retention:     cache.DefaultRelayRetention,
+			Feed:          true,
 			FeedInterval:  defaultFeedInterval,
 		},
 		Log:    logConfig{Format: "text", Level: "info"},
@@ -473,7 +479,7 @@ func (cfg *config) validate() error {
 		{"purge.batch", cfg.Purge.Batch < 1, "must be at least 1"},
 		{"log.format", cfg.Log.Format != "text" && cfg.Log.Format != "json", "must be text or json"},
 		{"log.level", new(slog.Level).UnmarshalText([]byte(cfg.Log.Level)) != nil, "must be debug, info, warn or error"},
-		{"audit.sink", strings.TrimSpace(cfg.Audit.Sink) == "", "must be stderr or the path of a file"},
+		{"audit.sink", strings.TrimSpace(cfg.Audit.Sink) == "", "must be stderr, none or the path of a file"},
 		{"memory.max_inflight_body_bytes", cfg.Memory.MaxInflightBodyBytes < cfg.HTTP.MaxBodyBytes, "must be at least http.max_body_bytes, so that the largest body fits"},
 		{"memory.limit", cfg.Memory.Limit != 0 && cfg.Memory.Limit < cfg.Memory.MaxInflightBodyBytes+minMemoryHeadroom,
 			fmt.Sprintf("must be 0 (no limit) or at least memory.max_inflight_body_bytes + %d MiB", minMemoryHeadroom>>20)},
@@ -580,13 +586,14 @@ func (cfg *config) ssoConfig() sso.Config {
 }
 
 // persistOptions returns the options of persist.Open that the settings give: the pool sizes,
-// group commit and the quotas.
+// group commit, the quotas and whether the change feed runs.
 func (cfg *config) persistOptions() []persist.Option {
 	gc := cfg.MySQL.GroupCommit
 	return []persist.Option{
 		persist.WithPoolSize(cfg.MySQL.MaxOpenConns, cfg.MySQL.MaxIdleConns),
 		persist.WithGroupCommit(persist.GroupCommit{MaxRows: gc.MaxRows, MaxWait: gc.MaxWait, Workers: gc.Workers}),
 		persist.WithQuota(persist.Quota{MaxAttrs: cfg.Quota.MaxAttrs, MaxBytes: cfg.Quota.MaxBytes}),
+		persist.WithChangeFeed(cfg.Changes.Feed),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/attrcache/attrcache"
 	"github.com/attrcache/attrcache/cache"
 	"github.com/attrcache/attrcache/persist"
+	"github.com/attrcache/attrcache/sso"
 )
 
 // keys runs `attrcache keys status|rewrap`: key rotation (CONTRACT.md §10 "Key rotation").
@@ -86,7 +87,11 @@ func (c *cli) withBackends(ctx context.Context, fn func(*backends, *attrcache.Ke
 	if err != nil {
 		return err
 	}
-	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, audit)
+	var auditor sso.Auditor // audit.sink none: nothing is audited
+	if audit != nil {
+		auditor = audit
+	}
+	b, err := openBackends(ctx, cfg, keys, newLogger(cfg, c.stderr), nil, auditor)
 	if err != nil {
 		return errors.Join(err, closeAudit())
 	}

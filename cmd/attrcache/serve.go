@@ -20,6 +20,7 @@ import (
 	"github.com/attrcache/attrcache/httpapi"
 	"github.com/attrcache/attrcache/metrics"
 	"github.com/attrcache/attrcache/persist"
+	"github.com/attrcache/attrcache/sso"
 )
 
 // serve runs `attrcache serve [--dev]`: it sets the Go runtime's memory limit (memory.limit,
@@ -71,11 +72,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			logger.Error("closing the audit sink", "err", err)
 		}
 	}()
-	registry.MustRegister(metrics.NewAuditCollector(func() metrics.AuditStats {
-		return metrics.AuditStats{Written: audit.Written(), Dropped: audit.Dropped()}
-	}))
+	var auditor sso.Auditor // audit.sink none: nothing is audited
+	if audit != nil {
+		auditor = audit
+		registry.MustRegister(metrics.NewAuditCollector(func() metrics.AuditStats {
+			return metrics.AuditStats{Written: audit.Written(), Dropped: audit.Dropped()}
+		}))
+	}
 
-	b, err := openBackends(ctx, cfg, keys, logger, m, audit)
+	b, err := openBackends(ctx, cfg, keys, logger, m, auditor)
 	if err != nil {
 		return err
 	}
@@ -97,8 +102,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// Applies to Redis the committed changes whose writers did not (changes.* settings).
 	stopRelay := b.relay.Start(ctx)
 	defer stopRelay()
-	stopFeed := startFeedSequencer(ctx, b.db, cfg.Changes, logger)
-	defer stopFeed()
+	if cfg.Changes.Feed {
+		stopFeed := startFeedSequencer(ctx, b.db, cfg.Changes, logger)
+		defer stopFeed()
+	}
 	checkSealedKeys(ctx, b.db, keys, logger)
 	stopSealedCounter := startSealedCounter(ctx, b.db, keys, logger, m)
 	defer stopSealedCounter()
