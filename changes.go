@@ -44,6 +44,22 @@ type Change struct {
 	// ExpiresAt is a set attribute's expiration time (NeverExpires for never); for a gone
 	// attribute, when it had stopped being visible, if it had; else zero.
 	ExpiresAt time.Time
+	// CID is the cid of the call that made the change, "" when the log row's applies.
+	CID string
+}
+
+type cidKey struct{}
+
+// WithCID returns ctx carrying the cid of the call it serves, which the change log records with
+// the changes the call makes.
+func WithCID(ctx context.Context, cid string) context.Context {
+	return context.WithValue(ctx, cidKey{}, cid)
+}
+
+// CIDOf returns the cid ctx carries ("" for none).
+func CIDOf(ctx context.Context) string {
+	cid, _ := ctx.Value(cidKey{}).(string)
+	return cid
 }
 
 // ChangeBatch is one row of the change log: a transaction's entries, or part of them.

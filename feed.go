@@ -39,6 +39,7 @@ type ChangeFeed interface {
 	// out so far (0 when none was).
 	FeedBounds(ctx context.Context) (oldest, last int64, err error)
 	// FeedEvents returns at most limit events with after < Seq <= upTo, of userID ("": every
-	// user's), in Seq order.
-	FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) ([]FeedEvent, error)
+	// user's), in Seq order, and readTo: every event up to it has been looked at (upTo unless
+	// the call stopped at limit events or at a bound of its own).
+	FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) (events []FeedEvent, readTo int64, err error)
 }

@@ -34,7 +34,7 @@ func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []a
 		return db.writeConditional(ctx, scope, attrcache.AttrSet, items, now)
 	}
 	if len(items) == 1 && db.committer != nil {
-		stored, err := db.committer.set(ctx, attrRow{scope: scope, item: items[0], now: now})
+		stored, err := db.committer.set(ctx, attrRow{scope: scope, item: items[0], now: now, cid: attrcache.CIDOf(ctx)})
 		if !errors.Is(err, errCommitterClosed) {
 			if err != nil {
 				return nil, fmt.Errorf("persist: set attributes of %s: %w", scope.UserID, err)

@@ -43,9 +43,11 @@ const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
 // strings, were it alone in its scope.
 const oneTripKeyOverheadBytes = 96
 
-// oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, and its
-// key in the conditions of the UPDATE, the log's INSERT and the SELECT, quoted and escaped.
+// oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, its key
+// in the conditions of the UPDATE, the log's INSERT and the SELECT, and in the log's choice of
+// cid (with its cid), quoted and escaped.
 func oneTripRowBytes(row attrRow) int {
 	return attrRowBytes(row) +
-		3*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name)))
+		4*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name))) +
+		2*len(row.cid)
 }

@@ -30,6 +30,13 @@ type attrResult struct {
 // none). A row of a session that does not exist or has ended at its now gets ErrNotFound; an
 // error fails every row, and nothing is stored. With a quota on, rows must be of one scope.
 func (db *DB) setAttrRows(ctx context.Context, rows []attrRow) (results []attrResult, token int64, err error) {
+	if cid := attrcache.CIDOf(ctx); cid != "" {
+		for i := range rows {
+			if rows[i].cid == "" {
+				rows[i].cid = cid
+			}
+		}
+	}
 	if !db.quota.on() && !slices.ContainsFunc(rows, attrRow.inSession) {
 		results, token, fits, err := db.setUserAttrsInOneTrip(ctx, rows)
 		if fits {
@@ -47,7 +54,17 @@ func (db *DB) setAttrsByStatements(ctx context.Context, rows []attrRow) (results
 		if results, err = db.setAttrsByStatementsIn(ctx, tx, rows); err != nil {
 			return err
 		}
-		token, err = logChanges(ctx, tx, attrSets(storedOf(results)))
+		changes := attrSets(storedOf(results))
+		cid, uniform := commonCID(rows)
+		if !uniform {
+			for i, j := 0, 0; i < len(results); i++ {
+				if results[i].stored != nil {
+					changes[j].CID = rows[i].cid
+					j++
+				}
+			}
+		}
+		token, err = logChangesAs(ctx, tx, cid, changes)
 		return err
 	})
 	if err != nil {
@@ -151,6 +168,7 @@ type attrRow struct {
 	scope attrcache.AttrScope
 	item  attrcache.AttrWrite
 	now   time.Time
+	cid   string // the writing call's, for the change log
 }
 
 // rowsOf returns the rows that write items into scope at now.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/attrcache/attrcache"
 )
@@ -21,20 +22,67 @@ import (
 // forgotten once the cache has applied it; the relay applies what nobody forgot. entries holds
 // one line per row, fields separated by tabs, the name last (names hold no control characters):
 //
-//	<kind> <op> <user_id> <session hash> <version> <expiry µs since 1970, 0: none> <name>
+//	<kind> <op> <user_id> <session hash> <version> <expiry µs since 1970, 0: none>[/<cid>] <name>
 //
-// with kind and op the bytes of attrcache.ChangeKind and attrcache.ChangeOp.
+// with kind and op the bytes of attrcache.ChangeKind and attrcache.ChangeOp. The row's cid column
+// is the cid of the call that logged it; an entry of another call's (a group-commit batch) carries
+// its own after its expiry.
 
 // changeEntriesExpr is the SQL expression of the entries of the sso_attr rows an aggregate
 // query reads, as ChangeSet entries.
 const changeEntriesExpr = `GROUP_CONCAT(CONCAT_WS('\t', 'a', 's', user_id, ust_hash, version,
 	TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', expiration_time), name) SEPARATOR '\n')`
 
-// logAttrSetsStmt returns the statement that logs the rows of sso_attr matching the condition
-// keys as set; its arguments are the condition's.
-func logAttrSetsStmt(keys string) string {
-	return "INSERT INTO sso_change (change_time, entries) SELECT UTC_TIMESTAMP(6), " + changeEntriesExpr +
-		" FROM sso_attr WHERE " + keys
+// logAttrSetsStmt returns the statement that logs rows, as written to sso_attr and matching the
+// condition keys, as set, and its arguments before the condition's: their cid as the log row's
+// when they share one, else each entry's own.
+func logAttrSetsStmt(rows []attrRow, keys string) (string, []any) {
+	if cid, uniform := commonCID(rows); uniform {
+		return "INSERT INTO sso_change (change_time, cid, entries) SELECT UTC_TIMESTAMP(6), ?, " + changeEntriesExpr +
+			" FROM sso_attr WHERE " + keys, []any{cid}
+	}
+	var expr strings.Builder
+	args := make([]any, 0, 4*len(rows))
+	expr.WriteString("CASE")
+	for _, row := range rows {
+		expr.WriteString(" WHEN user_id = ? AND ust_hash = ? AND name = ? THEN ?")
+		args = append(args, row.scope.UserID, row.scope.Session, row.item.Name, cleanCID(row.cid))
+	}
+	expr.WriteString(" ELSE '' END")
+	entries := strings.Replace(changeEntriesExprWithCID, "<cid>", expr.String(), 1)
+	return "INSERT INTO sso_change (change_time, entries) SELECT UTC_TIMESTAMP(6), " + entries +
+		" FROM sso_attr WHERE " + keys, args
+}
+
+// changeEntriesExprWithCID is changeEntriesExpr with each entry's cid, the expression <cid>.
+const changeEntriesExprWithCID = `GROUP_CONCAT(CONCAT_WS('\t', 'a', 's', user_id, ust_hash, version,
+	CONCAT_WS('/', TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', expiration_time), NULLIF(<cid>, '')), name) SEPARATOR '\n')`
+
+// commonCID returns the cid rows share, and whether they share one.
+func commonCID(rows []attrRow) (cid string, uniform bool) {
+	for i, row := range rows {
+		if i > 0 && row.cid != cid {
+			return "", false
+		}
+		cid = row.cid
+	}
+	return cleanCID(cid), true
+}
+
+// cleanCID returns cid without the control characters that would break a log entry, and at most
+// 64 bytes long, as sso_change.cid takes.
+func cleanCID(cid string) string {
+	clean := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, cid)
+	for len(clean) > 64 {
+		_, size := utf8.DecodeLastRuneInString(clean)
+		clean = clean[:len(clean)-size]
+	}
+	return clean
 }
 
 // markPendingStmt marks the change the statement before it logged as pending under the token
@@ -61,13 +109,18 @@ const changeEntryBytes = 48
 // logChanges logs changes in tx, in rows of at most changeRowBytes of entries, marked pending
 // under one token, which it returns. No changes: no row and token 0.
 func logChanges(ctx context.Context, tx *sql.Tx, changes []attrcache.Change) (token int64, err error) {
+	return logChangesAs(ctx, tx, cleanCID(attrcache.CIDOf(ctx)), changes)
+}
+
+// logChangesAs is logChanges with cid the rows' cid: the cid of the entries with none of their own.
+func logChangesAs(ctx context.Context, tx *sql.Tx, cid string, changes []attrcache.Change) (token int64, err error) {
 	if len(changes) == 0 {
 		return 0, nil
 	}
 	token = newChangeToken()
 	for _, part := range splitBySize(changes, changeRowBytes, changeSize) {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO sso_change (change_time, entries) VALUES (UTC_TIMESTAMP(6), ?)",
-			encodeChanges(part)); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sso_change (change_time, cid, entries) VALUES (UTC_TIMESTAMP(6), ?, ?)",
+			cid, encodeChanges(part, cid)); err != nil {
 			return 0, mapError(err)
 		}
 		if _, err := tx.ExecContext(ctx, markPendingStmt, token); err != nil {
@@ -79,7 +132,7 @@ func logChanges(ctx context.Context, tx *sql.Tx, changes []attrcache.Change) (to
 
 // changeSize bounds what c adds to an entries column.
 func changeSize(c attrcache.Change) int {
-	return changeEntryBytes + len(c.UserID) + len(c.Session) + len(c.Name)
+	return changeEntryBytes + len(c.UserID) + len(c.Session) + len(c.Name) + len(c.CID)
 }
 
 // attrSets returns the ChangeSet entries of attrs as stored.
@@ -117,8 +170,9 @@ func (db *DB) noteLoggedShared(ctxs []context.Context, token int64) {
 	}
 }
 
-// encodeChanges returns the entries column of changes.
-func encodeChanges(changes []attrcache.Change) []byte {
+// encodeChanges returns the entries column of changes logged in a row of cid: an entry with a
+// cid of its own other than that one carries it after its expiry and a slash.
+func encodeChanges(changes []attrcache.Change, cid string) []byte {
 	var b bytes.Buffer
 	for i, c := range changes {
 		if i > 0 {
@@ -139,6 +193,10 @@ func encodeChanges(changes []attrcache.Change) []byte {
 			expiry = c.ExpiresAt.UnixMicro()
 		}
 		b.WriteString(strconv.FormatInt(expiry, 10))
+		if own := cleanCID(c.CID); own != "" && own != cid {
+			b.WriteByte('/')
+			b.WriteString(own)
+		}
 		b.WriteByte('\t')
 		b.WriteString(c.Name)
 	}
@@ -158,12 +216,13 @@ func decodeChanges(entries []byte) ([]attrcache.Change, error) {
 		if err != nil {
 			return nil, fmt.Errorf("change log entry: version: %w", err)
 		}
-		expiry, err := strconv.ParseInt(fields[5], 10, 64)
+		expiryField, cid, _ := strings.Cut(fields[5], "/")
+		expiry, err := strconv.ParseInt(expiryField, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("change log entry: expiry: %w", err)
 		}
 		c := attrcache.Change{Kind: attrcache.ChangeKind(fields[0][0]), Op: attrcache.ChangeOp(fields[1][0]),
-			UserID: fields[2], Session: attrcache.SessionHash(fields[3]), Version: version, Name: fields[6]}
+			UserID: fields[2], Session: attrcache.SessionHash(fields[3]), Version: version, Name: fields[6], CID: cid}
 		if expiry != 0 {
 			c.ExpiresAt = time.UnixMicro(expiry).UTC()
 		}

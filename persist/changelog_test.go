@@ -1,8 +1,10 @@
 package persist
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -324,5 +326,56 @@ func TestChangeLogSplitsLongLists(t *testing.T) {
 	}
 	if got := pendingOf(t, testDB, batches); len(got) != 0 {
 		t.Errorf("pending rows %v after the token was forgotten, want none", got)
+	}
+}
+
+// TestChangeLogCIDs checks that a write logs the cid of each row: as the log row's when the rows
+// share one, else each entry's own, on both ways of writing (one trip, and statement by
+// statement).
+func TestChangeLogCIDs(t *testing.T) {
+	now := attrcache.Now()
+	for name, write := range map[string]func([]attrRow) error{
+		"one trip": func(rows []attrRow) error {
+			_, _, fits, err := testDB.setUserAttrsInOneTrip(t.Context(), rows)
+			if !fits {
+				t.Fatal("two rows do not fit in one trip")
+			}
+			return err
+		},
+		"statements": func(rows []attrRow) error {
+			_, _, err := testDB.setAttrsByStatements(t.Context(), rows)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, cids := range [][2]string{{"same", "same"}, {"first", "second\tline"}} {
+				a, b := userScope(t), userScope(t)
+				err := write([]attrRow{
+					{scope: a, item: attrcache.AttrWrite{Name: "x", Value: `1`}, now: now, cid: cids[0]},
+					{scope: b, item: attrcache.AttrWrite{Name: "y", Value: `2`}, now: now, cid: cids[1]},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rowCID string
+				var entries []byte
+				if err := testDB.SQL().QueryRowContext(t.Context(), "SELECT cid, entries FROM sso_change WHERE entries LIKE ? ORDER BY change_id DESC LIMIT 1",
+					"%"+a.UserID+"%").Scan(&rowCID, &entries); err != nil {
+					t.Fatal(err)
+				}
+				changes, err := decodeChanges(entries)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, c := range changes {
+					got[c.UserID] = cmp.Or(c.CID, rowCID)
+				}
+				want := map[string]string{a.UserID: cids[0], b.UserID: strings.ReplaceAll(cids[1], "\t", "")}
+				if !maps.Equal(got, want) {
+					t.Errorf("cids %v: logged %v (row cid %q), want %v", cids, got, rowCID, want)
+				}
+			}
+		})
 	}
 }

@@ -1,19 +1,22 @@
 package persist
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/attrcache/attrcache"
 )
 
-// The change feed (migration 0010, ARCHITECTURE.md "Change feed"). The sequencer (SequenceFeed,
+// The change feed (migrations 0010 and 0011, ARCHITECTURE.md "Change feed"). The sequencer (SequenceFeed,
 // run by every instance) takes the change log's rows not yet fed and the attributes that expired
 // without an expire event, in one transaction that holds the one row of sso_feed_state, and
 // numbers their events from that row's last_seq on. Whoever holds the row sees every change
@@ -23,7 +26,7 @@ import (
 // feedPage bounds the log rows, and the expired attributes, of one sequencing transaction.
 const feedPage = 500
 
-// feedInsertChunk bounds the rows of one INSERT into sso_feed.
+// feedInsertChunk bounds the rows of one statement on sso_feed_expired.
 const feedInsertChunk = 200
 
 var _ attrcache.ChangeFeed = (*DB)(nil)
@@ -191,7 +194,7 @@ func unfedChanges(ctx context.Context, tx *sql.Tx) ([]attrcache.FeedEvent, []int
 				continue
 			}
 			e := attrcache.FeedEvent{Op: op, UserID: c.UserID, Session: c.Session, Name: c.Name,
-				Version: c.Version, Time: at.UTC(), CID: cid}
+				Version: c.Version, Time: at.UTC(), CID: cmp.Or(c.CID, cid)}
 			if c.Op == attrcache.ChangeGone {
 				goneEvent(&e, c)
 				if c.Version != 0 {
@@ -338,19 +341,88 @@ func expiredUnfed(ctx context.Context, tx *sql.Tx, now time.Time) (events []attr
 	return events, len(expired) == feedPage || len(ended) == feedPage, nil
 }
 
-// insertFeedEvents inserts events into sso_feed.
+// insertFeedEvents stores events, numbered consecutively, as pages of sso_feed_page of at most
+// feedPageEvents events and about feedPageBytes each.
 func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent) error {
-	for start := 0; start < len(events); start += feedInsertChunk {
-		chunk := events[start:min(start+feedInsertChunk, len(events))]
-		args := make([]any, 0, 8*len(chunk))
-		for _, e := range chunk {
-			args = append(args, e.Seq, string(e.Op[0]), e.UserID, string(e.Session), e.Name, e.Version, e.Time, e.CID)
+	var page []byte
+	first := 0
+	flush := func(end int) error {
+		if end == first {
+			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sso_feed (seq, op, user_id, ust_hash, name, version, event_time, cid, fed_time)
-			VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)), ", len(chunk)), ", "), args...)
-		if err != nil {
-			return mapError(err)
+		_, err := tx.ExecContext(ctx, "INSERT INTO sso_feed_page (last_seq, first_seq, fed_time, events) VALUES (?, ?, UTC_TIMESTAMP(6), ?)",
+			events[end-1].Seq, events[first].Seq, page)
+		page, first = page[:0], end
+		return mapError(err)
+	}
+	for i, e := range events {
+		if i-first == feedPageEvents || len(page) >= feedPageBytes {
+			if err := flush(i); err != nil {
+				return err
+			}
 		}
+		page = appendFeedLine(page, e)
+	}
+	return flush(len(events))
+}
+
+// Bounds of one page of sso_feed_page.
+const (
+	feedPageEvents = 5000
+	feedPageBytes  = 512 << 10
+)
+
+// appendFeedLine appends e to a page: its fields but the seq, tab-separated, the name last (names
+// hold no control characters; a cid's are dropped), and a newline before it unless it is first.
+func appendFeedLine(page []byte, e attrcache.FeedEvent) []byte {
+	if len(page) > 0 {
+		page = append(page, '\n')
+	}
+	page = append(page, feedOpBytes[e.Op])
+	page = append(page, '\t')
+	page = append(page, e.UserID...)
+	page = append(page, '\t')
+	page = append(page, e.Session...)
+	page = append(page, '\t')
+	page = strconv.AppendInt(page, e.Version, 10)
+	page = append(page, '\t')
+	page = strconv.AppendInt(page, e.Time.UnixMicro(), 10)
+	page = append(page, '\t')
+	for _, r := range e.CID {
+		if r >= 0x20 && r != 0x7f {
+			page = utf8.AppendRune(page, r)
+		}
+	}
+	page = append(page, '\t')
+	return append(page, e.Name...)
+}
+
+// feedOpBytes is the byte of each FeedOp in a page.
+var feedOpBytes = map[attrcache.FeedOp]byte{attrcache.FeedSet: 's', attrcache.FeedDelete: 'd', attrcache.FeedExpire: 'e'}
+
+// decodeFeedPage calls fn with each event of a page whose first event is first, in seq order,
+// and of userID when it is not "", until fn returns false. A line it cannot read is an error.
+func decodeFeedPage(page []byte, first int64, userID string, fn func(attrcache.FeedEvent) bool) error {
+	seq := first
+	for line := range bytes.SplitSeq(page, []byte{'\n'}) {
+		fields := bytes.SplitN(line, []byte{'\t'}, 7)
+		if len(fields) != 7 || len(fields[0]) != 1 {
+			return fmt.Errorf("feed event %d: malformed", seq)
+		}
+		if userID == "" || string(fields[1]) == userID {
+			version, err1 := strconv.ParseInt(string(fields[3]), 10, 64)
+			micros, err2 := strconv.ParseInt(string(fields[4]), 10, 64)
+			op, ok := feedOpByByte[string(fields[0])]
+			if err1 != nil || err2 != nil || !ok {
+				return fmt.Errorf("feed event %d: malformed", seq)
+			}
+			e := attrcache.FeedEvent{Seq: seq, Op: op, UserID: string(fields[1]), Session: attrcache.SessionHash(fields[2]),
+				Version: version, Time: time.UnixMicro(micros).UTC(), CID: string(fields[5]), Name: string(fields[6])}
+			if !fn(e) {
+				return nil
+			}
+		}
+		seq++
 	}
 	return nil
 }
@@ -372,12 +444,12 @@ func markExpiryFed(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent
 	return nil
 }
 
-// feedOpByByte maps the op column of sso_feed to its FeedOp.
+// feedOpByByte maps the op byte of a page's event to its FeedOp.
 var feedOpByByte = map[string]attrcache.FeedOp{"s": attrcache.FeedSet, "d": attrcache.FeedDelete, "e": attrcache.FeedExpire}
 
 // FeedBounds returns the lowest seq kept in the feed (0: none) and the highest handed out.
 func (db *DB) FeedBounds(ctx context.Context) (oldest, last int64, err error) {
-	err = db.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MIN(seq), 0) FROM sso_feed),
+	err = db.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MIN(first_seq), 0) FROM sso_feed_page),
 		(SELECT last_seq FROM sso_feed_state WHERE id = 1)`).Scan(&oldest, &last)
 	if err != nil {
 		return 0, 0, fmt.Errorf("persist: change feed bounds: %w", mapError(err))
@@ -385,41 +457,58 @@ func (db *DB) FeedBounds(ctx context.Context) (oldest, last int64, err error) {
 	return oldest, last, nil
 }
 
+// feedScanPages bounds the pages one FeedEvents call reads.
+const feedScanPages = 64
+
 // FeedEvents returns at most limit events with after < seq <= upTo, of userID ("": everyone's),
-// in seq order.
-func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) ([]attrcache.FeedEvent, error) {
-	query := "SELECT seq, op, user_id, ust_hash, name, version, event_time, cid FROM sso_feed WHERE seq > ? AND seq <= ?"
-	args := []any{after, upTo}
-	if userID != "" {
-		query += " AND user_id = ?"
-		args = append(args, userID)
-	}
-	rows, err := db.db.QueryContext(ctx, query+" ORDER BY seq LIMIT ?", append(args, limit)...)
+// in seq order, and readTo: every event up to it has been looked at. A reader of one user's events
+// reads everyone's pages and keeps theirs; a call reads at most feedScanPages pages, so readTo may
+// stop short of upTo with fewer than limit events.
+func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) (events []attrcache.FeedEvent, readTo int64, err error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM sso_feed_page
+		WHERE last_seq > ? AND first_seq <= ? ORDER BY last_seq LIMIT ?`, after, upTo, feedScanPages)
 	if err != nil {
-		return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+		return nil, 0, fmt.Errorf("persist: change feed: %w", mapError(err))
 	}
 	defer rows.Close()
-	var events []attrcache.FeedEvent
-	for rows.Next() {
-		var e attrcache.FeedEvent
-		var op string
-		if err := rows.Scan(&e.Seq, &op, &e.UserID, &e.Session, &e.Name, &e.Version, &e.Time, &e.CID); err != nil {
-			return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+	readTo, pages, full := upTo, 0, false
+	for rows.Next() && !full {
+		var first, last int64
+		var page []byte
+		if err := rows.Scan(&first, &last, &page); err != nil {
+			return nil, 0, fmt.Errorf("persist: change feed: %w", mapError(err))
 		}
-		e.Op, e.Time = feedOpByByte[op], e.Time.UTC()
-		events = append(events, e)
+		pages++
+		err := decodeFeedPage(page, first, userID, func(e attrcache.FeedEvent) bool {
+			if e.Seq <= after || e.Seq > upTo {
+				return e.Seq <= after
+			}
+			events = append(events, e)
+			full = len(events) == limit
+			return !full
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("persist: change feed: %w", err)
+		}
+		switch {
+		case full:
+			readTo = events[len(events)-1].Seq
+		case pages == feedScanPages:
+			readTo = min(last, upTo)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("persist: change feed: %w", mapError(err))
+		return nil, 0, fmt.Errorf("persist: change feed: %w", mapError(err))
 	}
-	return events, nil
+	return events, readTo, nil
 }
 
-// PurgeFeed deletes the feed's events that entered it before before, and everything numbered
-// below them, so that what is kept is every event from the lowest kept on; it returns how many.
+// PurgeFeed deletes the feed's pages that entered it before before, and every page numbered
+// below them, so that what is kept is every event from the lowest kept on; it returns how many
+// events it deleted.
 func (db *DB) PurgeFeed(ctx context.Context, before time.Time) (int, error) {
 	var bound sql.NullInt64
-	if err := db.db.QueryRowContext(ctx, "SELECT MAX(seq) FROM sso_feed WHERE fed_time < ?", before.UTC()).Scan(&bound); err != nil {
+	if err := db.db.QueryRowContext(ctx, "SELECT MAX(last_seq) FROM sso_feed_page WHERE fed_time < ?", before.UTC()).Scan(&bound); err != nil {
 		return 0, fmt.Errorf("persist: purge change feed: %w", mapError(err))
 	}
 	if !bound.Valid {
@@ -427,20 +516,24 @@ func (db *DB) PurgeFeed(ctx context.Context, before time.Time) (int, error) {
 	}
 	total := 0
 	for {
-		res, err := db.db.ExecContext(ctx, "DELETE FROM sso_feed WHERE seq <= ? ORDER BY seq LIMIT ?", bound.Int64, purgeFeedChunk)
+		var lowest, events sql.NullInt64
+		err := db.db.QueryRowContext(ctx, `SELECT MAX(last_seq), SUM(last_seq - first_seq + 1) FROM (SELECT last_seq, first_seq
+			FROM sso_feed_page WHERE last_seq <= ? ORDER BY last_seq LIMIT ?) chunk`, bound.Int64, purgeFeedChunk).Scan(&lowest, &events)
 		if err != nil {
 			return total, fmt.Errorf("persist: purge change feed: %w", mapError(err))
 		}
-		n, err := rowsAffected(res)
-		total += n
-		if err != nil || n < purgeFeedChunk {
-			return total, err
+		if !lowest.Valid {
+			return total, nil
 		}
+		if _, err := db.db.ExecContext(ctx, "DELETE FROM sso_feed_page WHERE last_seq <= ?", lowest.Int64); err != nil {
+			return total, fmt.Errorf("persist: purge change feed: %w", mapError(err))
+		}
+		total += int(events.Int64)
 	}
 }
 
-// purgeFeedChunk bounds the events one DELETE of PurgeFeed removes.
-const purgeFeedChunk = 5000
+// purgeFeedChunk bounds the pages one DELETE of PurgeFeed removes.
+const purgeFeedChunk = 1000
 
 // feedExpiryEvery is how often the sequencer looks for expired attributes.
 const feedExpiryEvery = time.Second

@@ -34,22 +34,24 @@ func readFeed(t *testing.T, db *DB, userID string) []attrcache.FeedEvent {
 	}
 	var all []attrcache.FeedEvent
 	var after int64
-	for {
-		page, err := db.FeedEvents(t.Context(), userID, after, last, 7)
+	for after < last {
+		page, readTo, err := db.FeedEvents(t.Context(), userID, after, last, 7)
 		if err != nil {
 			t.Fatalf("FeedEvents: %v", err)
 		}
 		for _, e := range page {
-			if e.Seq <= after {
-				t.Fatalf("seq %d after %d", e.Seq, after)
+			if e.Seq <= after || e.Seq > readTo {
+				t.Fatalf("seq %d after %d, read to %d", e.Seq, after, readTo)
 			}
 			after = e.Seq
 		}
-		all = append(all, page...)
-		if len(page) < 7 {
-			return all
+		if readTo <= after && len(page) == 0 {
+			t.Fatalf("FeedEvents after %d read nothing", after)
 		}
+		after = readTo
+		all = append(all, page...)
 	}
+	return all
 }
 
 func sequence(t *testing.T, db *DB, now time.Time, expiries bool) int {
@@ -266,14 +268,14 @@ func TestPurgeFeedAndBounds(t *testing.T) {
 			[]attrcache.AttrWrite{{Name: fmt.Sprint(i), Value: `1`}}, attrcache.Now()); err != nil {
 			t.Fatal(err)
 		}
+		sequence(t, db, attrcache.Now(), true) // a page each
 	}
-	sequence(t, db, attrcache.Now(), true)
 	oldest, last, err := db.FeedBounds(t.Context())
 	if err != nil || oldest != 1 || last != 5 {
 		t.Fatalf("FeedBounds = %d, %d, %v; want 1, 5", oldest, last, err)
 	}
 	// Two events entered the feed long ago.
-	if _, err := db.SQL().ExecContext(t.Context(), "UPDATE sso_feed SET fed_time = fed_time - INTERVAL 8 DAY WHERE seq <= 2"); err != nil {
+	if _, err := db.SQL().ExecContext(t.Context(), "UPDATE sso_feed_page SET fed_time = fed_time - INTERVAL 8 DAY WHERE last_seq <= 2"); err != nil {
 		t.Fatal(err)
 	}
 	n, err := db.PurgeFeed(t.Context(), time.Now().Add(-7*24*time.Hour))

@@ -56,10 +56,11 @@ func (db *DB) oneTripUpsert(rows []attrRow, token int64) (query string, args []a
 	}
 	upsert, args := insertAttrsStmt(sorted, updateExisting)
 	where, keyArgs := keysOfMany(keys)
+	logStmt, logArgs := logAttrSetsStmt(sorted, where)
 	query = strings.Join([]string{"START TRANSACTION", upsert, stampVersionsStmt(where),
-		logAttrSetsStmt(where), markPendingStmt, readBackStmt(where), "COMMIT"}, ";\n")
-	args = append(append(args, keyArgs...), keyArgs...)
-	args = append(append(args, token), keyArgs...)
+		logStmt, markPendingStmt, readBackStmt(where), "COMMIT"}, ";\n")
+	args = append(append(args, keyArgs...), logArgs...)
+	args = append(append(append(args, keyArgs...), token), keyArgs...)
 	return query, args, keys, true
 }
 

@@ -159,7 +159,7 @@ func TestOneTripFailures(t *testing.T) {
 		{
 			name: "upsert: unknown user",
 			bad: func(t *testing.T) attrRow {
-				return attrRow{attrcache.AttrScope{UserID: attrcache.NewUserID()}, attrcache.AttrWrite{Name: "x", Value: `1`}, now}
+				return attrRow{attrcache.AttrScope{UserID: attrcache.NewUserID()}, attrcache.AttrWrite{Name: "x", Value: `1`}, now, ""}
 			},
 			fails: isNotFound,
 		},
@@ -167,7 +167,7 @@ func TestOneTripFailures(t *testing.T) {
 			name: "upsert: name too long",
 			bad: func(t *testing.T) attrRow {
 				tooLong := strings.Repeat("é", attrcache.MaxAttrNameBytes/2+1)
-				return attrRow{userScope(t), attrcache.AttrWrite{Name: tooLong, Value: `1`}, now}
+				return attrRow{userScope(t), attrcache.AttrWrite{Name: tooLong, Value: `1`}, now, ""}
 			},
 			fails: isInvalidInput,
 		},
@@ -180,14 +180,14 @@ func TestOneTripFailures(t *testing.T) {
 					int64(math.MaxInt64), scope.UserID); err != nil {
 					t.Fatal(err)
 				}
-				return attrRow{scope, attrcache.AttrWrite{Name: "x", Value: `"new"`}, now}
+				return attrRow{scope, attrcache.AttrWrite{Name: "x", Value: `"new"`}, now, ""}
 			},
 			fails: isMySQLError(errOutOfRangeValue),
 		},
 		{
 			name: "commit: refused, and so is the rollback",
 			bad: func(t *testing.T) attrRow {
-				return attrRow{userScope(t), attrcache.AttrWrite{Name: "x", Value: `1`}, now}
+				return attrRow{userScope(t), attrcache.AttrWrite{Name: "x", Value: `1`}, now, ""}
 			},
 			edit: func(query string) string {
 				return strings.Replace(query, "START TRANSACTION", "XA START 'persist-test'", 1)
@@ -203,7 +203,7 @@ func TestOneTripFailures(t *testing.T) {
 				t.Skip("Galera refuses XA transactions, the way this case makes COMMIT fail")
 			}
 			db := openOneConnStore(t)
-			valid := attrRow{userScope(t), attrcache.AttrWrite{Name: "a", Value: `"valid"`}, now}
+			valid := attrRow{userScope(t), attrcache.AttrWrite{Name: "a", Value: `"valid"`}, now, ""}
 			bad := tt.bad(t)
 			badBefore := storedAttrs(t, testDB, bad.scope)
 			connID := oneTripConnID(t, db)
@@ -221,7 +221,7 @@ func TestOneTripFailures(t *testing.T) {
 			}
 
 			// The next write takes the pool's only connection.
-			next := attrRow{userScope(t), attrcache.AttrWrite{Name: "next", Value: `"next"`}, now}
+			next := attrRow{userScope(t), attrcache.AttrWrite{Name: "next", Value: `"next"`}, now, ""}
 			stored, _, fits, err := db.setUserAttrsInOneTrip(t.Context(), []attrRow{next})
 			if !fits || err != nil {
 				t.Fatalf("the next write: fits %t, error %v", fits, err)

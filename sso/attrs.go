@@ -210,6 +210,7 @@ type attrWriteFunc func(ctx context.Context, scope attrcache.AttrScope, items []
 // write checks and encodes every item, then stores them all with store, or each on its own
 // (storeOp) with Atomic(false); op names the write in errors and on the audit log.
 func (x *AttrAPI) write(ctx context.Context, op attrOpName, storeOp attrcache.AttrWriteOp, store attrWriteFunc, items []AttrItem, opts []AttrOption) (err error) {
+	ctx = attrcache.WithCID(ctx, x.cid)
 	rec := x.auditItems(op, items)
 	defer func() { rec.done(ctx, err) }()
 	call, err := x.begin(ctx, rec)
@@ -483,6 +484,7 @@ func (x *AttrAPI) DeleteMany(ctx context.Context, names []string, opts ...AttrOp
 // DeleteItems is DeleteMany for items, of which it reads only Name and IfVersion: each item's
 // IfVersion, or the IfVersion option, makes its deletion conditional.
 func (x *AttrAPI) DeleteItems(ctx context.Context, items []AttrItem, opts ...AttrOption) (err error) {
+	ctx = attrcache.WithCID(ctx, x.cid)
 	names := itemNamesOf(items)
 	rec := x.auditNames(auditAttrDelete, names)
 	defer func() { rec.done(ctx, err) }()

@@ -144,7 +144,7 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 		case oldest > 0 && seq < oldest-1, oldest == 0 && seq < last:
 			return nil, attrcache.CursorTooOld()
 		}
-		events, err := feed.FeedEvents(ctx, s.userID, seq, last, limit)
+		events, readTo, err := feed.FeedEvents(ctx, s.userID, seq, last, limit)
 		if err != nil {
 			return nil, storeError(err, "change feed", nil)
 		}
@@ -154,10 +154,9 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 		} else if oldest > seq+1 || oldest == 0 && seq < last {
 			return nil, attrcache.CursorTooOld()
 		}
-		if len(events) == limit {
-			seq = events[len(events)-1].Seq
-		} else {
-			seq = last // every event up to last was read
+		seq = readTo
+		if len(events) == 0 && seq < last {
+			continue // a bound of the feed's stopped the read short of last: read on
 		}
 		if len(events) > 0 || !time.Now().Before(deadline) {
 			return &Changes{Events: events, Next: strconv.FormatInt(seq, 10), Waited: waited}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +145,53 @@ func TestFeedDeletesAttributesGoneWithTheirScope(t *testing.T) {
 	gone["c"] = sessionOf(t, stays)
 	gone["p"] = ""
 	checkGone(settledFeed(t, e, adminUST, u.UserID), gone)
+}
+
+// TestFeedEventsCarryTheirCID checks that every event carries the cid of the call that made it:
+// concurrent single writes (which group commit may join in one transaction), a many write, a
+// delete and a logout.
+func TestFeedEventsCarryTheirCID(t *testing.T) {
+	e := newEnv(t, func(c *sso.Config) { c.Feed = testFeed })
+	ctx := context.Background()
+	u := e.createUser(t, false)
+	ust, session := e.login(t, u), e.login(t, u)
+	attrs := func(cid string) *sso.AttrAPI {
+		t.Helper()
+		a, err := e.api.UserAttrs(ctx, cid, "", ust, testApp, testAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		a := attrs(fmt.Sprintf("cid-single-%d", i))
+		wg.Go(func() {
+			if err := a.Set(ctx, fmt.Sprint("s", i), i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	must(t, attrs("cid-many").SetMany(ctx, []sso.AttrItem{{Name: "m1", Value: 1}, {Name: "m2", Value: 2}}))
+	must(t, attrs("cid-delete").Delete(ctx, "m1"))
+	sessionAttrs, err := e.api.SessionAttrs(ctx, "cid-session-set", session, session, testApp, testAddr)
+	must(t, err)
+	must(t, sessionAttrs.Set(ctx, "x", 1))
+	must(t, e.api.Logout(ctx, "cid-logout", session, testApp, testAddr))
+
+	want := map[string]string{"set m1": "cid-many", "set m2": "cid-many", "delete m1": "cid-delete",
+		"set x": "cid-session-set", "delete x": "cid-logout"}
+	for i := range 8 {
+		want[fmt.Sprint("set s", i)] = fmt.Sprintf("cid-single-%d", i)
+	}
+	got := make(map[string]string)
+	for _, ev := range settledFeed(t, e, ust, "") {
+		got[string(ev.Op)+" "+ev.Name] = ev.CID
+	}
+	for event, cid := range want {
+		if got[event] != cid {
+			t.Errorf("%s: cid %q, want %q", event, got[event], cid)
+		}
+	}
 }

@@ -185,6 +185,7 @@ func (a *API) openSession(ctx context.Context, u *attrcache.User, in LoginInput,
 // about which USTs are valid); it fails only for an unknown app (E004001) or when the session
 // cannot be deleted because a backend is unavailable.
 func (a *API) Logout(ctx context.Context, cid, ust, app, remoteAddr string) (err error) {
+	ctx = attrcache.WithCID(ctx, cid)
 	rec := a.auditUST("logout", cid, ust, remoteAddr)
 	rec.target(rec.actor())
 	defer func() { rec.done(ctx, err) }()

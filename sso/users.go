@@ -247,6 +247,7 @@ func joinNames(names ...*string) *string {
 // A missing or unknown user_id, or the caller's own, gives E008001; one not of the exact form of
 // a user_id names no user: E005001.
 func (a *API) DeleteUserByID(ctx context.Context, cid, userID, ust, app, remoteAddr string) (err error) {
+	ctx = attrcache.WithCID(ctx, cid)
 	rec := a.auditUST("user.delete", cid, ust, remoteAddr).target(userID)
 	defer func() { rec.done(ctx, err) }()
 	c, err := a.authenticate(ctx, ust, app, a.now())
