@@ -279,10 +279,17 @@ func orderVersions(events []attrcache.FeedEvent) {
 	type key struct {
 		user, session, name string
 	}
-	places := make(map[key][]int)
+	first := make(map[key]int, len(events))
+	places := make(map[key][]int) // of the attributes with several events only
 	for i, e := range events {
 		k := key{e.UserID, string(e.Session), e.Name}
-		places[k] = append(places[k], i)
+		if at, ok := places[k]; ok {
+			places[k] = append(at, i)
+		} else if f, ok := first[k]; ok {
+			places[k] = []int{f, i}
+		} else {
+			first[k] = i
+		}
 	}
 	rank := func(e attrcache.FeedEvent) int64 {
 		if e.Version == 0 {
@@ -291,9 +298,6 @@ func orderVersions(events []attrcache.FeedEvent) {
 		return e.Version
 	}
 	for _, at := range places {
-		if len(at) < 2 {
-			continue
-		}
 		group := make([]attrcache.FeedEvent, len(at))
 		for i, p := range at {
 			group[i] = events[p]
@@ -344,7 +348,11 @@ func expiredUnfed(ctx context.Context, tx *sql.Tx, now time.Time) (events []attr
 // insertFeedEvents stores events, numbered consecutively, as pages of sso_feed_page of at most
 // feedPageEvents events and about feedPageBytes each.
 func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent) error {
-	var page []byte
+	size := 0
+	for _, e := range events {
+		size += feedLineBytes + len(e.UserID) + len(e.Session) + len(e.CID) + len(e.Name)
+	}
+	page := make([]byte, 0, min(size, feedPageBytes+feedLineBytes+4*attrcache.MaxAttrNameBytes))
 	first := 0
 	flush := func(end int) error {
 		if end == first {
@@ -365,6 +373,9 @@ func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEv
 	}
 	return flush(len(events))
 }
+
+// feedLineBytes bounds what an event's line holds besides its strings.
+const feedLineBytes = 48
 
 // Bounds of one page of sso_feed_page.
 const (
