@@ -2,12 +2,13 @@
 # Compares the write paths of two attrcache binaries on this machine: PUT single and PUT many
 # (100 items), each closed loop (64 clients) and open loop at half the first binary's closed-loop
 # rate, in rounds that alternate the binaries (A B A B …) so that drift in the machine's speed
-# falls on both. Each binary serves its own database and Redis prefix. Prints a markdown table
+# falls on both. Each binary serves its own database and Redis prefix, dropped before each serve.
+# Prints a markdown table
 # of every round and the ratios B/A.
 #
 #   bench/compare.sh OLD_BINARY NEW_BINARY   (BENCH_SECONDS per run, default 8; ROUNDS, default 2)
 #
-# Needs jq, and MariaDB and Redis answering (make services).
+# Needs jq, the mariadb and redis-cli clients, and MariaDB and Redis answering (make services).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,7 +22,7 @@ die() { printf 'compare: %s\n' "$*" >&2; exit 1; }
 [[ $# -eq 2 ]] || die "usage: bench/compare.sh OLD_BINARY NEW_BINARY"
 readonly -a bins=("$1" "$2")
 for bin in "${bins[@]}"; do [[ -x $bin ]] || die "$bin is not an executable"; done
-command -v jq >/dev/null || die "jq is needed to read the results"
+for tool in jq mariadb redis-cli; do command -v "$tool" >/dev/null || die "$tool is needed"; done
 
 work=$(mktemp -d)
 serve_pid=""
@@ -41,9 +42,20 @@ ATTRCACHE_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 export ATTRCACHE_CONFIG="$work/empty.yaml" ATTRCACHE_SECRET_KEY ATTRCACHE_HTTP_ADDR=127.0.0.1:0 ATTRCACHE_HTTP_DRAIN_DELAY=0s
 export ATTRCACHE_REDIS_URL="redis://127.0.0.1:$redis_port/0" ATTRCACHE_LOG_FORMAT=json ATTRCACHE_LOG_LEVEL=info
 
-# serve_binary I: starts binary I on its own database and prefix; sets url, admin, password.
+# fresh_backends I: drops binary I's database and its Redis keys, so that every serve starts
+# from what the previous runs left in neither (a log or a feed grown by an earlier run slows
+# writes by tens of per cent).
+fresh_backends() {
+	local i=$1
+	mariadb -h 127.0.0.1 -P "$mysql_port" -u root -e "DROP DATABASE IF EXISTS attrcache_compare_$i"
+	redis-cli -p "$redis_port" --scan --pattern "attrcache-compare-$i:*" | xargs -r -n 1000 redis-cli -p "$redis_port" unlink >/dev/null
+}
+
+# serve_binary I: starts binary I on a fresh database and prefix of its own; sets url, admin,
+# password.
 serve_binary() {
 	local i=$1 bin=${bins[$1]}
+	fresh_backends "$i"
 	export ATTRCACHE_MYSQL_DSN="root@tcp(127.0.0.1:$mysql_port)/attrcache_compare_$i?parseTime=true"
 	export ATTRCACHE_REDIS_PREFIX="attrcache-compare-$i:"
 	"$bin" serve 2>"$work/serve-$i.log" &

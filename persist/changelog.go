@@ -35,28 +35,36 @@ const changeEntriesExpr = `GROUP_CONCAT(CONCAT_WS('\t', 'a', 's', user_id, ust_h
 
 // logAttrSetsStmt returns the statement that logs rows, as written to sso_attr and matching the
 // condition keys, as set, and its arguments before the condition's: their cid as the log row's
-// when they share one, else each entry's own.
+// when they share one, else each row's in a cid note after the entries, one string argument.
 func logAttrSetsStmt(rows []attrRow, keys string) (string, []any) {
 	if cid, uniform := commonCID(rows); uniform {
 		return "INSERT INTO sso_change (change_time, cid, entries) SELECT UTC_TIMESTAMP(6), ?, " + changeEntriesExpr +
 			" FROM sso_attr WHERE " + keys, []any{cid}
 	}
-	var expr strings.Builder
-	args := make([]any, 0, 4*len(rows))
-	expr.WriteString("CASE")
+	var notes []byte
 	for _, row := range rows {
-		expr.WriteString(" WHEN user_id = ? AND ust_hash = ? AND name = ? THEN ?")
-		args = append(args, row.scope.UserID, row.scope.Session, row.item.Name, cleanCID(row.cid))
+		notes = append(notes, '\n')
+		notes = appendCIDNote(notes, row.scope, row.item.Name, row.cid)
 	}
-	expr.WriteString(" ELSE '' END")
-	entries := strings.Replace(changeEntriesExprWithCID, "<cid>", expr.String(), 1)
-	return "INSERT INTO sso_change (change_time, entries) SELECT UTC_TIMESTAMP(6), " + entries +
-		" FROM sso_attr WHERE " + keys, args
+	return "INSERT INTO sso_change (change_time, entries) SELECT UTC_TIMESTAMP(6), CONCAT(" + changeEntriesExpr +
+		", ?) FROM sso_attr WHERE " + keys, []any{notes}
 }
 
-// changeEntriesExprWithCID is changeEntriesExpr with each entry's cid, the expression <cid>.
-const changeEntriesExprWithCID = `GROUP_CONCAT(CONCAT_WS('\t', 'a', 's', user_id, ust_hash, version,
-	CONCAT_WS('/', TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', expiration_time), NULLIF(<cid>, '')), name) SEPARATOR '\n')`
+// cidNote is the kind of an entries line that gives the cid of the entry of its key, not a
+// change: c - <user_id> <session hash> 0 0/<cid> <name>.
+const cidNote = 'c'
+
+// appendCIDNote appends the cid note of the attribute name of scope.
+func appendCIDNote(b []byte, scope attrcache.AttrScope, name, cid string) []byte {
+	b = append(b, cidNote, '\t', '-', '\t')
+	b = append(b, scope.UserID...)
+	b = append(b, '\t')
+	b = append(b, scope.Session...)
+	b = append(b, "\t0\t0/"...)
+	b = append(b, cleanCID(cid)...)
+	b = append(b, '\t')
+	return append(b, name...)
+}
 
 // commonCID returns the cid rows share, and whether they share one.
 func commonCID(rows []attrRow) (cid string, uniform bool) {
@@ -171,7 +179,8 @@ func (db *DB) noteLoggedShared(ctxs []context.Context, token int64) {
 }
 
 // encodeChanges returns the entries column of changes logged in a row of cid: an entry with a
-// cid of its own other than that one carries it after its expiry and a slash.
+// cid of its own other than that one carries it after its expiry and a slash (decodeChanges also
+// reads the cid notes of logAttrSetsStmt).
 func encodeChanges(changes []attrcache.Change, cid string) []byte {
 	var b bytes.Buffer
 	for i, c := range changes {
@@ -207,6 +216,7 @@ func encodeChanges(changes []attrcache.Change, cid string) []byte {
 func decodeChanges(entries []byte) ([]attrcache.Change, error) {
 	lines := strings.Split(string(entries), "\n")
 	changes := make([]attrcache.Change, 0, len(lines))
+	var notes map[attrcache.AttrKey]string // cid notes, by key
 	for _, line := range lines {
 		fields := strings.SplitN(line, "\t", 7)
 		if len(fields) != 7 || len(fields[0]) != 1 || len(fields[1]) != 1 {
@@ -223,10 +233,22 @@ func decodeChanges(entries []byte) ([]attrcache.Change, error) {
 		}
 		c := attrcache.Change{Kind: attrcache.ChangeKind(fields[0][0]), Op: attrcache.ChangeOp(fields[1][0]),
 			UserID: fields[2], Session: attrcache.SessionHash(fields[3]), Version: version, Name: fields[6], CID: cid}
+		if fields[0][0] == cidNote {
+			if notes == nil {
+				notes = make(map[attrcache.AttrKey]string)
+			}
+			notes[attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: c.UserID, Session: c.Session}, Name: c.Name}] = cid
+			continue
+		}
 		if expiry != 0 {
 			c.ExpiresAt = time.UnixMicro(expiry).UTC()
 		}
 		changes = append(changes, c)
+	}
+	for i, c := range changes {
+		if cid, ok := notes[attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: c.UserID, Session: c.Session}, Name: c.Name}]; ok && c.CID == "" {
+			changes[i].CID = cid
+		}
 	}
 	return changes, nil
 }
