@@ -358,10 +358,17 @@ func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEv
 		if end == first {
 			return nil
 		}
+		last := events[end-1].Seq
 		_, err := tx.ExecContext(ctx, "INSERT INTO sso_feed_page (last_seq, first_seq, fed_time, events) VALUES (?, ?, UTC_TIMESTAMP(6), ?)",
-			events[end-1].Seq, events[first].Seq, page)
+			last, events[first].Seq, page)
+		if err != nil {
+			return mapError(err)
+		}
+		if err := insertFeedUsers(ctx, tx, events[first:end], last); err != nil {
+			return err
+		}
 		page, first = page[:0], end
-		return mapError(err)
+		return nil
 	}
 	for i, e := range events {
 		if i-first == feedPageEvents || len(page) >= feedPageBytes {
@@ -376,6 +383,31 @@ func insertFeedEvents(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEv
 
 // feedLineBytes bounds what an event's line holds besides its strings.
 const feedLineBytes = 48
+
+// insertFeedUsers records in sso_feed_user each user with events among events, the page that
+// ends at last.
+func insertFeedUsers(ctx context.Context, tx *sql.Tx, events []attrcache.FeedEvent, last int64) error {
+	seen := make(map[string]bool)
+	var users []string
+	for _, e := range events {
+		if !seen[e.UserID] {
+			seen[e.UserID] = true
+			users = append(users, e.UserID)
+		}
+	}
+	for chunk := range slices.Chunk(users, feedInsertChunk) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, user := range chunk {
+			args = append(args, user, last)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT IGNORE INTO sso_feed_user (user_id, last_seq) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", "), args...)
+		if err != nil {
+			return mapError(err)
+		}
+	}
+	return nil
+}
 
 // Bounds of one page of sso_feed_page.
 const (
@@ -473,11 +505,18 @@ const feedScanPages = 64
 
 // FeedEvents returns at most limit events with after < seq <= upTo, of userID ("": everyone's),
 // in seq order, and readTo: every event up to it has been looked at. A reader of one user's events
-// reads everyone's pages and keeps theirs; a call reads at most feedScanPages pages, so readTo may
-// stop short of upTo with fewer than limit events.
+// reads the pages that hold some (sso_feed_user) and keeps theirs; a call reads at most
+// feedScanPages pages, so readTo may stop short of upTo with fewer than limit events.
 func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) (events []attrcache.FeedEvent, readTo int64, err error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM sso_feed_page
-		WHERE last_seq > ? AND first_seq <= ? ORDER BY last_seq LIMIT ?`, after, upTo, feedScanPages)
+	query := `SELECT first_seq, last_seq, events FROM sso_feed_page
+		WHERE last_seq > ? AND first_seq <= ? ORDER BY last_seq LIMIT ?`
+	args := []any{after, upTo, feedScanPages}
+	if userID != "" {
+		query = `SELECT p.first_seq, p.last_seq, p.events FROM sso_feed_user u JOIN sso_feed_page p ON p.last_seq = u.last_seq
+			WHERE u.user_id = ? AND u.last_seq > ? AND p.first_seq <= ? ORDER BY u.last_seq LIMIT ?`
+		args = append([]any{userID}, args...)
+	}
+	rows, err := db.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("persist: change feed: %w", mapError(err))
 	}
@@ -537,6 +576,9 @@ func (db *DB) PurgeFeed(ctx context.Context, before time.Time) (int, error) {
 			return total, nil
 		}
 		if _, err := db.db.ExecContext(ctx, "DELETE FROM sso_feed_page WHERE last_seq <= ?", lowest.Int64); err != nil {
+			return total, fmt.Errorf("persist: purge change feed: %w", mapError(err))
+		}
+		if _, err := db.db.ExecContext(ctx, "DELETE FROM sso_feed_user WHERE last_seq <= ?", lowest.Int64); err != nil {
 			return total, fmt.Errorf("persist: purge change feed: %w", mapError(err))
 		}
 		total += int(events.Int64)

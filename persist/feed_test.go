@@ -350,3 +350,34 @@ func TestPurgeWithoutTheFeed(t *testing.T) {
 		t.Errorf("attributes left: %v (%v), want [long]", left, err)
 	}
 }
+
+// TestFeedEventsOfOneUserSkipOthersPages checks that a read of one user's events finds them in one
+// call past more pages of others' events than a call reads (feedScanPages).
+func TestFeedEventsOfOneUserSkipOthersPages(t *testing.T) {
+	db := freshStore(t, "feed_user_pages")
+	other, u := createUser(t, db, newUser()), createUser(t, db, newUser())
+	write := func(userID, name string) {
+		t.Helper()
+		if _, err := db.SetAttrs(t.Context(), attrcache.AttrScope{UserID: userID},
+			[]attrcache.AttrWrite{{Name: name, Value: `1`}}, attrcache.Now()); err != nil {
+			t.Fatal(err)
+		}
+		sequence(t, db, attrcache.Now(), false) // a page each
+	}
+	for i := range feedScanPages + 10 {
+		write(other.UserID, fmt.Sprint(i))
+	}
+	write(u.UserID, "mine")
+	_, last, err := db.FeedBounds(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, readTo, err := db.FeedEvents(t.Context(), u.UserID, 0, last, 10)
+	if err != nil || len(events) != 1 || events[0].Name != "mine" || readTo != last {
+		t.Fatalf("FeedEvents of u = %v, read to %d (last %d), %v; want its one event and the whole feed read", events, readTo, last, err)
+	}
+	events, readTo, err = db.FeedEvents(t.Context(), "", 0, last, 1000)
+	if err != nil || len(events) != feedScanPages || readTo != events[len(events)-1].Seq {
+		t.Fatalf("FeedEvents of everyone: %d events, read to %d, %v; want %d, the pages one call reads", len(events), readTo, err, feedScanPages)
+	}
+}

@@ -208,7 +208,7 @@ func TestSchemaConventions(t *testing.T) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"schema_migrations", "schema_migrations_lock", "sso_attr", "sso_change", "sso_change_pending", "sso_feed_expired", "sso_feed_page", "sso_feed_state", "sso_session", "sso_user"}
+		want := []string{"schema_migrations", "schema_migrations_lock", "sso_attr", "sso_change", "sso_change_pending", "sso_feed_expired", "sso_feed_page", "sso_feed_state", "sso_feed_user", "sso_session", "sso_user"}
 		if !slices.Equal(tables, want) {
 			t.Errorf("tables = %v, want %v", tables, want)
 		}
