@@ -111,7 +111,7 @@ func parseCursor(cursor string) (int64, error) {
 func FormatCursor(e attrcache.FeedEvent) string { return strconv.FormatInt(e.Seq, 10) }
 
 // Read returns at most limit events after the cursor after ("": from the oldest event kept),
-// oldest first. When there are none it waits up to wait for one. A cursor older than the oldest
+// oldest first: fewer only when it has read to the feed's end, which Next then names. When there are none it waits up to wait for one. A cursor older than the oldest
 // event kept fails with E009102 (HTTP 410), one that names no event yet handed out with E008002.
 func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait time.Duration) (*Changes, error) {
 	seq, err := parseCursor(after)
@@ -127,6 +127,7 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 	deadline := time.Now().Add(min(wait, FeedMaxWait))
 	feed := s.api.cfg.Feed
 	waited := false
+	var events []attrcache.FeedEvent
 	for {
 		oldest, last, err := feed.FeedBounds(ctx)
 		if err != nil {
@@ -144,7 +145,7 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 		case oldest > 0 && seq < oldest-1, oldest == 0 && seq < last:
 			return nil, attrcache.CursorTooOld()
 		}
-		events, readTo, err := feed.FeedEvents(ctx, s.userID, seq, last, limit)
+		got, readTo, err := feed.FeedEvents(ctx, s.userID, seq, last, limit-len(events))
 		if err != nil {
 			return nil, storeError(err, "change feed", nil)
 		}
@@ -154,8 +155,8 @@ func (s *ChangeStream) Read(ctx context.Context, after string, limit int, wait t
 		} else if oldest > seq+1 || oldest == 0 && seq < last {
 			return nil, attrcache.CursorTooOld()
 		}
-		seq = readTo
-		if len(events) == 0 && seq < last {
+		events, seq = append(events, got...), readTo
+		if len(events) < limit && seq < last {
 			continue // a bound of the feed's stopped the read short of last: read on
 		}
 		if len(events) > 0 || !time.Now().Before(deadline) {
