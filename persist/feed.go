@@ -492,7 +492,8 @@ var feedOpByByte = map[string]attrcache.FeedOp{"s": attrcache.FeedSet, "d": attr
 
 // FeedBounds returns the lowest seq kept in the feed (0: none) and the highest handed out.
 func (db *DB) FeedBounds(ctx context.Context) (oldest, last int64, err error) {
-	err = db.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MIN(first_seq), 0) FROM sso_feed_page),
+	// Pages do not overlap: the first of the lowest page is the lowest seq, found on the key.
+	err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT first_seq FROM sso_feed_page ORDER BY last_seq LIMIT 1), 0),
 		(SELECT last_seq FROM sso_feed_state WHERE id = 1)`).Scan(&oldest, &last)
 	if err != nil {
 		return 0, 0, fmt.Errorf("persist: change feed bounds: %w", mapError(err))
