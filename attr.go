@@ -180,3 +180,19 @@ func AttrAD(scope AttrScope, name string) []byte {
 	ad = append(ad, 0)
 	return append(ad, name...)
 }
+
+// LastWritePerName returns items with each name once: a repeated name takes the fields of its
+// last item at the place of its first.
+func LastWritePerName(items []AttrWrite) []AttrWrite {
+	distinct := make([]AttrWrite, 0, len(items))
+	at := make(map[string]int, len(items))
+	for _, item := range items {
+		if i, seen := at[item.Name]; seen {
+			distinct[i] = item
+			continue
+		}
+		at[item.Name] = len(distinct)
+		distinct = append(distinct, item)
+	}
+	return distinct
+}

@@ -21,7 +21,7 @@ func (db *DB) WriteAttrsChecked(ctx context.Context, scope attrcache.AttrScope, 
 	if len(items) == 0 {
 		return nil, nil
 	}
-	if len(lastItemPerName(items)) != len(items) {
+	if len(attrcache.LastWritePerName(items)) != len(items) {
 		return nil, fmt.Errorf("persist: checked write of attributes of %s: a name is given twice", scope.UserID)
 	}
 	var outcomes []attrcache.AttrOutcome

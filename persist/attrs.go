@@ -26,7 +26,7 @@ import (
 // with the concurrent calls of other attributes, and returns once that transaction has committed;
 // what it stores and returns, and its errors, are those of a call of its own.
 func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
-	items = lastItemPerName(items)
+	items = attrcache.LastWritePerName(items)
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -65,7 +65,7 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 	if len(items) == 0 {
 		return nil, nil
 	}
-	if len(lastItemPerName(items)) != len(items) {
+	if len(attrcache.LastWritePerName(items)) != len(items) {
 		return nil, fmt.Errorf("persist: create attributes of %s: a name is given twice: %w", scope.UserID, attrcache.ErrConflict)
 	}
 	if hasConditions(items) {
@@ -117,7 +117,7 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 // A session scope's session must exist and not have ended at now, else attrcache.ErrNotFound; a
 // user that does not exist has no attributes to update.
 func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
-	items = lastItemPerName(items)
+	items = attrcache.LastWritePerName(items)
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -235,22 +235,6 @@ func deleteAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, n
 	}
 	token, err = logChanges(ctx, tx, attrDeletes(scope, names, tombstone))
 	return tombstone, token, err
-}
-
-// lastItemPerName returns items with each name once: a repeated name takes the fields of its last
-// item at the place of its first.
-func lastItemPerName(items []attrcache.AttrWrite) []attrcache.AttrWrite {
-	distinct := make([]attrcache.AttrWrite, 0, len(items))
-	at := make(map[string]int, len(items))
-	for _, item := range items {
-		if i, seen := at[item.Name]; seen {
-			distinct[i] = item
-			continue
-		}
-		at[item.Name] = len(distinct)
-		distinct = append(distinct, item)
-	}
-	return distinct
 }
 
 // itemNames returns the names of items, in their order.

@@ -160,22 +160,6 @@ func deleteWrites(items []AttrItem, o attrOptions) (deletes []attrcache.AttrWrit
 	return deletes, conditional, nil
 }
 
-// lastWritePerName returns writes with each name once: a repeated name takes its last write at
-// the place of its first.
-func lastWritePerName(writes []attrcache.AttrWrite) []attrcache.AttrWrite {
-	distinct := make([]attrcache.AttrWrite, 0, len(writes))
-	at := make(map[string]int, len(writes))
-	for _, w := range writes {
-		if i, seen := at[w.Name]; seen {
-			distinct[i] = w
-			continue
-		}
-		at[w.Name] = len(distinct)
-		distinct = append(distinct, w)
-	}
-	return distinct
-}
-
 // itemNamesOf returns the names of items, in their order.
 func itemNamesOf(items []AttrItem) []string {
 	names := make([]string, len(items))

@@ -507,7 +507,7 @@ func (x *AttrAPI) DeleteItems(ctx context.Context, items []AttrItem, opts ...Att
 		if err := checkConditionedOnce(deletes); err != nil {
 			return err
 		}
-		_, err = x.api.attrs.WriteAttrsChecked(ctx, call.scope, attrcache.AttrDelete, lastWritePerName(deletes), true, call.now)
+		_, err = x.api.attrs.WriteAttrsChecked(ctx, call.scope, attrcache.AttrDelete, attrcache.LastWritePerName(deletes), true, call.now)
 	} else {
 		_, err = x.api.attrs.DeleteAttrs(ctx, call.scope, names, call.now)
 	}
