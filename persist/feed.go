@@ -511,7 +511,8 @@ const feedScanPages = 64
 func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, limit int) (events []attrcache.FeedEvent, readTo int64, err error) {
 	query := `SELECT first_seq, last_seq, events FROM sso_feed_page
 		WHERE last_seq > ? AND first_seq <= ? ORDER BY last_seq LIMIT ?`
-	args := []any{after, upTo, feedScanPages}
+	// Every page read holds an event to keep, but the first may hold only events up to after.
+	args := []any{after, upTo, min(feedScanPages, limit+1)}
 	if userID != "" {
 		query = `SELECT p.first_seq, p.last_seq, p.events FROM sso_feed_user u JOIN sso_feed_page p ON p.last_seq = u.last_seq
 			WHERE u.user_id = ? AND u.last_seq > ? AND p.first_seq <= ? ORDER BY u.last_seq LIMIT ?`
@@ -544,7 +545,7 @@ func (db *DB) FeedEvents(ctx context.Context, userID string, after, upTo int64, 
 		switch {
 		case full:
 			readTo = events[len(events)-1].Seq
-		case pages == feedScanPages:
+		case pages == feedScanPages || pages == limit+1:
 			readTo = min(last, upTo)
 		}
 	}

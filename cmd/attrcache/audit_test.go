@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -227,18 +226,7 @@ func mergeVars(a, b map[string]string) map[string]string {
 // alone) and sets an encrypted attribute holding value.
 func setEncryptedAttr(t *testing.T, r *rotation, username, password, value string) {
 	t.Helper()
-	cfg, err := loadConfig(testEnv(r.vars(r.onlyK1())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := attrcache.ParseSecretKeys(r.onlyK1())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, b := r.openBackends(t, r.onlyK1())
 	defer b.close()
 	res, err := b.api.Login(t.Context(), "test", sso.LoginInput{Username: username, Password: password, CurrentApp: testApp})
 	if err != nil {

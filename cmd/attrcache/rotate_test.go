@@ -52,6 +52,25 @@ func (r *rotation) both() string   { return "k2:" + r.k2 + ",k1:" + r.k1 }
 func (r *rotation) onlyK2() string { return "k2:" + r.k2 }
 
 // vars are the settings of a command on the rotation's database with the secret keys keys.
+// openBackends opens the backends of r's database with the secret keys keys, as a command does,
+// and returns them with their config and keyring; the caller closes them.
+func (r *rotation) openBackends(t *testing.T, keys string) (config, *attrcache.Keyring, *backends) {
+	t.Helper()
+	cfg, err := loadConfig(testEnv(r.vars(keys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring, err := attrcache.ParseSecretKeys(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openBackends(t.Context(), cfg, keyring, newLogger(cfg, io.Discard), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, keyring, b
+}
+
 func (r *rotation) vars(keys string) map[string]string {
 	return map[string]string{"ATTRCACHE_MYSQL_DSN": r.dsn, "ATTRCACHE_REDIS_PREFIX": r.prefix, envSecretKeys: keys,
 		"ATTRCACHE_HTTP_DRAIN_DELAY": "0s"}
@@ -437,18 +456,7 @@ func TestRewrapDropsCopiesAKilledRunLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg, err := loadConfig(testEnv(r.vars(r.both())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := attrcache.ParseSecretKeys(r.both())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := openBackends(t.Context(), cfg, keys, newLogger(cfg, io.Discard), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, keys, b := r.openBackends(t, r.both())
 	defer b.close()
 	rw := &rewrapper{db: b.db, attrs: b.attrs, users: b.cache, keys: keys, batch: 100, log: newLogger(cfg, io.Discard),
 		progress: newProgress(io.Discard)}
