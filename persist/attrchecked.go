@@ -109,10 +109,7 @@ func (db *DB) writeAttrsCheckedIn(ctx context.Context, tx *sql.Tx, scope attrcac
 			return nil, 0, mapError(err)
 		}
 	}
-	if err := db.insertAttrRows(ctx, tx, rowsOf(scope, writes, now), updateExisting); err != nil {
-		return nil, 0, err
-	}
-	stored, err := stampAndReadBack(ctx, tx, scope, writes)
+	stored, err := db.insertAttrItems(ctx, tx, scope, writes, now, updateExisting)
 	if err != nil {
 		return nil, 0, err
 	}

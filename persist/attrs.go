@@ -91,11 +91,8 @@ func (db *DB) CreateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 		if err := db.checkQuota(ctx, tx, scope, items, now); err != nil {
 			return err
 		}
-		if err := db.insertAttrRows(ctx, tx, rowsOf(scope, items, now), failOnExisting); err != nil {
-			return err
-		}
 		var err error
-		if created, err = stampAndReadBack(ctx, tx, scope, items); err != nil {
+		if created, err = db.insertAttrItems(ctx, tx, scope, items, now, failOnExisting); err != nil {
 			return err
 		}
 		token, err = logChanges(ctx, tx, attrSets(created))
@@ -148,10 +145,7 @@ func (db *DB) UpdateAttrs(ctx context.Context, scope attrcache.AttrScope, items 
 			return err
 		}
 		// Every row is live and locked: the upsert only updates.
-		if err := db.insertAttrRows(ctx, tx, rowsOf(scope, existing, now), updateExisting); err != nil {
-			return err
-		}
-		if updated, err = stampAndReadBack(ctx, tx, scope, existing); err != nil {
+		if updated, err = db.insertAttrItems(ctx, tx, scope, existing, now, updateExisting); err != nil {
 			return err
 		}
 		token, err = logChanges(ctx, tx, attrSets(updated))

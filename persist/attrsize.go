@@ -44,10 +44,10 @@ const oneTripStmtOverheadBytes = 2 * attrStmtOverheadBytes
 const oneTripKeyOverheadBytes = 96
 
 // oneTripRowBytes bounds what row adds to a one-round-trip write: its part of the upsert, its key
-// in the conditions of the UPDATE, the log's INSERT and the SELECT, and in the log's cid note
-// (with its cid), quoted and escaped.
+// in the log's condition and in the log's cid note (with its cid), its user in the version
+// floor's list, quoted and escaped.
 func oneTripRowBytes(row attrRow) int {
 	return attrRowBytes(row) +
-		4*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name))) +
+		2*(oneTripKeyOverheadBytes+2*(len(row.scope.UserID)+len(row.scope.Session)+len(row.item.Name))) +
 		2*len(row.cid)
 }

@@ -16,24 +16,53 @@ const attrColumns = `user_id, ust_hash, name, value, is_encrypted,
 // no time zone and does not step back when daylight saving time ends.
 const versionClock = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
 
-// insertAttrsPrefix starts a statement that inserts rows of attrRowPlaceholders. A new row has
-// version 0 until stampVersions gives it its version.
+// versionVar is the session variable that holds the version of the rows a write inserts, set by
+// versionFloorStmt in the write's transaction just before its upserts.
+const versionVar = "@attrcache_attr_version"
+
+// versionFloorStmt returns the statement that sets versionVar for a write of the rows of n users,
+// whose ids are its arguments: the version clock's time, or one above the highest
+// attr_version_floor of those users when that is higher (0 when none of them exists, so that the
+// insert fails on its foreign key). Its read locks the users' rows in share mode until the
+// transaction ends: every deleter of attribute rows raises the floor under the user's row's lock
+// before it deletes, so a deletion either committed before this read, which then sees its floor,
+// or waits for this write to commit, and its tombstone is above the rows written here.
+func versionFloorStmt(n int) string {
+	return "SELECT COALESCE(GREATEST(" + versionClock + ", MAX(attr_version_floor) + 1), 0) INTO " + versionVar +
+		" FROM sso_user WHERE " + inList("user_id", n) + " LOCK IN SHARE MODE"
+}
+
+// usersOf returns the distinct user ids of sorted, rows in primary-key order.
+func usersOf(sorted []attrRow) []any {
+	var users []any
+	for i, row := range sorted {
+		if i == 0 || row.scope.UserID != sorted[i-1].scope.UserID {
+			users = append(users, row.scope.UserID)
+		}
+	}
+	return users
+}
+
+// insertAttrsPrefix starts a statement that inserts rows of attrRowPlaceholders, each with the
+// version versionFloorStmt set.
 const (
 	insertAttrsPrefix = `INSERT INTO sso_attr (user_id, ust_hash, name, value, is_encrypted,
 	creation_time, last_modified, expiration_time, version) VALUES `
-	attrRowPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, 0)"
+	attrRowPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, " + versionVar + ")"
 )
 
 // insertAttrsStmt returns the statement that inserts batch, each row created and last modified
-// at its own now, and its arguments.
+// at its own now, and returns the rows as stored (attrColumns), and its arguments. It runs after
+// versionFloorStmt of batch's users, in the same transaction.
 //
 // With updateExisting, an existing row is updated instead: one that has expired at the new row's
 // now (its last_modified) is replaced as if absent (creation time and expiration time included);
 // a live one keeps its creation time, and its expiration time unless the item gives ExpiresAt.
-// An updated row's version grows, to GREATEST(version + 1, clock): it holds the row's lock by
-// then, so no deletion of the row can come between the version it read and the one it writes.
+// An updated row's version grows, to at least its version + 1: it holds the row's lock by then,
+// so no deletion of the row can come between the version it read and the one it writes.
 // MariaDB applies the assignments of ON DUPLICATE KEY UPDATE in order, each seeing the new values
-// of those before it, so that expiration_time, which the others test, is assigned last.
+// of those before it, so that expiration_time, which the others test, is assigned last; RETURNING
+// gives each row as the statement left it, updated ones included.
 func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) {
 	var stmt strings.Builder
 	stmt.WriteString(insertAttrsPrefix)
@@ -59,19 +88,13 @@ func insertAttrsStmt(batch []attrRow, onExisting onExistingRow) (string, []any) 
 			value = VALUES(value),
 			is_encrypted = VALUES(is_encrypted),
 			last_modified = VALUES(last_modified),
-			version = GREATEST(version + 1, ` + versionClock + `),
+			version = GREATEST(version + 1, ` + versionVar + `),
 			expiration_time = IF(expiration_time <= VALUES(last_modified) OR (` + given + `),
 				VALUES(expiration_time), expiration_time)`)
 		args = append(args, givenArgs...)
 	}
+	stmt.WriteString(" RETURNING " + attrColumns)
 	return stmt.String(), args
-}
-
-// stampVersionsStmt returns the statement of stampVersions for the condition keys.
-func stampVersionsStmt(keys string) string {
-	return "UPDATE sso_attr SET version = GREATEST(version + 1, " + versionClock + `,
-		(SELECT u.attr_version_floor + 1 FROM sso_user u WHERE u.user_id = sso_attr.user_id))
-		WHERE (` + keys + ") AND version = 0"
 }
 
 // readBackStmt returns the query of the attrColumns of the rows matching the condition keys.

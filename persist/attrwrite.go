@@ -75,7 +75,7 @@ func (db *DB) setAttrsByStatements(ctx context.Context, rows []attrRow) (results
 
 // setAttrsByStatementsIn does the work of setAttrsByStatements in tx, but for the change log:
 // it locks the quota's user row (with a quota on), then the sessions of rows, checks the quota,
-// writes the rows of live sessions and user scopes, stamps their versions and reads them back.
+// and writes the rows of live sessions and user scopes.
 func (db *DB) setAttrsByStatementsIn(ctx context.Context, tx *sql.Tx, rows []attrRow) ([]attrResult, error) {
 	if db.quota.on() {
 		if slices.ContainsFunc(rows, func(r attrRow) bool { return r.scope != rows[0].scope }) {
@@ -115,14 +115,7 @@ func (db *DB) setAttrsByStatementsIn(ctx context.Context, tx *sql.Tx, rows []att
 			return nil, err
 		}
 	}
-	if err := db.insertAttrRows(ctx, tx, live, updateExisting); err != nil {
-		return nil, err
-	}
-	keys := make([]attrKey, len(live))
-	for i, row := range live {
-		keys[i] = row.key()
-	}
-	stored, err := stampAndReadBackKeys(ctx, tx, keys)
+	stored, err := db.insertAttrRows(ctx, tx, live, updateExisting)
 	if err != nil {
 		return nil, err
 	}
@@ -201,62 +194,42 @@ func compareAttrRows(a, b attrRow) int {
 		strings.Compare(a.item.Name, b.item.Name))
 }
 
-// insertAttrRows inserts rows (distinct keys) sorted in primary-key order, so that concurrent writes
-// lock their rows in the same order, and split into statements that each fit in the largest
-// packet the server accepts. onExisting says what happens to a row whose key is taken.
-func (db *DB) insertAttrRows(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) error {
+// insertAttrRows writes rows (distinct keys) and returns them as stored. It sets the version of
+// new rows (versionFloorStmt), then inserts the rows sorted in primary-key order, so that
+// concurrent writes lock their rows in the same order, split into statements that each fit in the
+// largest packet the server accepts. onExisting says what happens to a row whose key is taken.
+func (db *DB) insertAttrRows(ctx context.Context, tx *sql.Tx, rows []attrRow, onExisting onExistingRow) (map[attrKey]*attrcache.Attr, error) {
 	sorted := sortedRows(rows)
+	users := usersOf(sorted)
+	if _, err := tx.ExecContext(ctx, versionFloorStmt(len(users)), users...); err != nil {
+		return nil, mapError(err)
+	}
+	var stored []*attrcache.Attr
 	for _, batch := range splitBySize(sorted, db.maxPacket-attrStmtOverheadBytes, attrRowBytes) {
 		stmt, args := insertAttrsStmt(batch, onExisting)
-		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
-			return mapError(err)
+		attrs, err := queryAttrRows(ctx, tx, stmt, args...)
+		if err != nil {
+			return nil, err
 		}
+		stored = append(stored, attrs...)
 	}
-	return nil
+	keys := make([]attrKey, len(sorted))
+	for i, row := range sorted {
+		keys[i] = row.key()
+	}
+	return attrsByKey(stored, keys)
 }
 
-// stampAndReadBack gives the rows of scope named by items that the transaction inserted their
-// versions (stampVersions) and returns them as stored, in the order of items. Every row must exist.
-func stampAndReadBack(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite) ([]*attrcache.Attr, error) {
-	keys := keysOfItems(scope, items)
-	byKey, err := stampAndReadBackKeys(ctx, tx, keys)
+// insertAttrItems is insertAttrRows of items in scope at now, and returns them as stored in the
+// order of items (distinct names).
+func (db *DB) insertAttrItems(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time, onExisting onExistingRow) ([]*attrcache.Attr, error) {
+	byKey, err := db.insertAttrRows(ctx, tx, rowsOf(scope, items, now), onExisting)
 	if err != nil {
 		return nil, err
 	}
-	return inKeyOrder(byKey, keys), nil
-}
-
-// keysOfItems returns the keys of items in scope, in the order of items.
-func keysOfItems(scope attrcache.AttrScope, items []attrcache.AttrWrite) []attrKey {
-	keys := make([]attrKey, len(items))
+	stored := make([]*attrcache.Attr, len(items))
 	for i, item := range items {
-		keys[i] = attrKey{scope: scope, name: item.Name}
+		stored[i] = byKey[attrKey{scope: scope, name: item.Name}]
 	}
-	return keys
-}
-
-// stampAndReadBackKeys gives the rows of keys, of any scopes, that the transaction inserted their
-// versions (stampVersions) and returns them as stored. Every row must exist.
-func stampAndReadBackKeys(ctx context.Context, tx *sql.Tx, keys []attrKey) (map[attrKey]*attrcache.Attr, error) {
-	where, args := keysOfMany(keys)
-	if err := stampVersions(ctx, tx, where, args); err != nil {
-		return nil, err
-	}
-	attrs, err := queryAttrRows(ctx, tx, readBackStmt(where), args...)
-	if err != nil {
-		return nil, err
-	}
-	return attrsByKey(attrs, keys)
-}
-
-// stampVersions gives the rows matching keys (with their arguments) that the transaction inserted
-// (version 0; an updated row has its version from the upsert already) their versions: the version
-// clock's time, or one above their user's attr_version_floor when that is higher. The insert has
-// locked the user's row in share mode (its foreign key's check) before touching its own row, so
-// every deletion that raised the floor before the row was stamped has committed, and the floor
-// read (a locking read, as every subquery of an UPDATE) is at least its tombstone. A row the
-// upsert updated is only looked at, not written again.
-func stampVersions(ctx context.Context, tx *sql.Tx, keys string, args []any) error {
-	_, err := tx.ExecContext(ctx, stampVersionsStmt(keys), args...)
-	return mapError(err)
+	return stored, nil
 }

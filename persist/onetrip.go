@@ -10,8 +10,8 @@ import (
 )
 
 // A one-round-trip write sends the statements of setAttrsByStatements, in their order, as one
-// multi-statement query: START TRANSACTION; upsert; stamp versions; log; mark pending; read back;
-// COMMIT. The server stops at the first that fails. Only connections of the pool DB.oneTrip
+// multi-statement query: START TRANSACTION; version floor; upsert, returning the rows as stored;
+// log; mark pending; COMMIT. The server stops at the first that fails. Only connections of the pool DB.oneTrip
 // accept several statements in one query; a write that fails leaves its connection rolled back
 // or closed, never holding part of the write. As with a COMMIT sent alone, a connection that
 // breaks while the results are read leaves unknown whether the write was committed.
@@ -54,13 +54,14 @@ func (db *DB) oneTripUpsert(rows []attrRow, token int64) (query string, args []a
 	for i, row := range sorted {
 		keys[i] = row.key()
 	}
-	upsert, args := insertAttrsStmt(sorted, updateExisting)
+	users := usersOf(sorted)
+	upsert, upsertArgs := insertAttrsStmt(sorted, updateExisting)
 	where, keyArgs := keysOfMany(keys)
 	logStmt, logArgs := logAttrSetsStmt(sorted, where)
-	query = strings.Join([]string{"START TRANSACTION", upsert, stampVersionsStmt(where),
-		logStmt, markPendingStmt, readBackStmt(where), "COMMIT"}, ";\n")
-	args = append(append(args, keyArgs...), logArgs...)
-	args = append(append(append(args, keyArgs...), token), keyArgs...)
+	query = strings.Join([]string{"START TRANSACTION", versionFloorStmt(len(users)), upsert,
+		logStmt, markPendingStmt, "COMMIT"}, ";\n")
+	args = make([]any, 0, len(users)+len(upsertArgs)+len(logArgs)+len(keyArgs)+1)
+	args = append(append(append(append(append(args, users...), upsertArgs...), logArgs...), keyArgs...), token)
 	return query, args, keys, true
 }
 
@@ -79,7 +80,7 @@ func (db *DB) runOneTrip(ctx context.Context, query string, args []any, keys []a
 	return attrsByKey(attrs, keys)
 }
 
-// queryOneTrip runs query, statements of which the one before last reads attrColumns, on a
+// queryOneTrip runs query, statements of which the first with a result set reads attrColumns, on a
 // connection of the one-trip pool, and returns the attributes it read once every statement has
 // succeeded. When one fails, it rolls the connection back (rollBackOrDiscard) before returning
 // the first failure, unmapped.

@@ -29,11 +29,15 @@ var b64 = base64.RawStdEncoding
 // process by 19 MiB per login.
 var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
-// argon2Key is argon2.IDKey, run in one of hashSlots.
+// argon2Key is argon2.IDKey, run in one of hashSlots. Its memory is collected before the slot is
+// given up, so that the next hash reuses it: else the garbage of a burst of logins (19 MiB each)
+// piles up until the heap's next goal, several times the working set, and stays in the RSS.
 func argon2Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
 	hashSlots <- struct{}{}
 	defer func() { <-hashSlots }()
-	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	key := argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	runtime.GC()
+	return key
 }
 
 // hashPassword returns the PHC string of password under p:
