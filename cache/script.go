@@ -10,82 +10,93 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// writeScript is the only way anything is stored in Redis. KEYS[1] is the key, ARGV[1] the value,
-// ARGV[2] its version, ARGV[3] when the key expires (Unix ms; 0: never). It stores:
+// writeScript is the only way anything is stored in Redis. Each of KEYS (of one hash slot) has
+// three of ARGV: the value, its version and when the key expires (Unix ms; 0: never); or KEYS[1]
+// is an absent marker's key and KEYS[2] its budget, with ARGV[4] the budget's most. It stores:
 //   - a value or a versioned tombstone only over an absent key, one holding no version (the
 //     absent marker, or something malformed) or an older or equal version;
 //   - a floor ("f<version>") unless the key holds the final tombstone or anything of that
 //     version or higher;
-//   - the final tombstone ("x") over anything, and nothing replaces it; it expires at ARGV[3] or
-//     when the value it replaced would have, whichever is sooner;
-//   - the absent marker only where the key does not exist and, with KEYS[2] (the user's absent
-//     budget, "<count>:<expiry ms>"), while the budget counts fewer than ARGV[4] markers; storing
-//     one counts it and keeps the budget until the latest expiry of the markers it counted.
+//   - the final tombstone ("x") over anything, and nothing replaces it; it expires at its expiry
+//     or when the value it replaced would have, whichever is sooner;
+//   - the absent marker only where the key does not exist and, with a budget ("<count>:<expiry
+//     ms>"), while the budget counts fewer markers than its most; storing one counts it and keeps
+//     the budget until the latest expiry of the markers it counted.
 //
-// It returns 1 when it stored the value, 0 when it refused.
+// It returns, for each key in order, 1 when it stored the value, 0 when it refused.
 var writeScript = redis.NewScript(writeScriptSource)
 
 // writeScriptSource is writeScript's Lua source, which EVAL sends when Redis lacks the digest.
 const writeScriptSource = `
-local current = redis.call('GET', KEYS[1])
-local expireAt = tonumber(ARGV[3])
-if ARGV[1] == '` + absentMarker + `' then
-	if current then
-		return 0
-	end
-	if KEYS[2] then
-		local count, budgetEnds = 0, expireAt
-		local budget = redis.call('GET', KEYS[2])
-		if budget then
-			local c, e = string.match(budget, '^(%d+):(%d+)$')
-			if c then
-				count = tonumber(c)
-				if tonumber(e) > budgetEnds then
-					budgetEnds = tonumber(e)
+local function write(key, value, version, expireAt, budgetKey, budgetMax)
+	local current = redis.call('GET', key)
+	if value == '` + absentMarker + `' then
+		if current then
+			return 0
+		end
+		if budgetKey then
+			local count, budgetEnds = 0, expireAt
+			local budget = redis.call('GET', budgetKey)
+			if budget then
+				local c, e = string.match(budget, '^(%d+):(%d+)$')
+				if c then
+					count = tonumber(c)
+					if tonumber(e) > budgetEnds then
+						budgetEnds = tonumber(e)
+					end
+				end
+			end
+			if count >= tonumber(budgetMax) then
+				return 0
+			end
+			redis.call('SET', budgetKey, string.format('%d:%d', count + 1, budgetEnds), 'PXAT', string.format('%d', budgetEnds))
+		end
+	elseif value == '` + tombstone + `' then
+		if current and current ~= '` + tombstone + `' then
+			local ttl = redis.call('PTTL', key)
+			if ttl > 0 then
+				local now = redis.call('TIME')
+				local endsAt = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
+				if endsAt < expireAt then
+					expireAt = endsAt
 				end
 			end
 		end
-		if count >= tonumber(ARGV[4]) then
-			return 0
-		end
-		redis.call('SET', KEYS[2], string.format('%d:%d', count + 1, budgetEnds), 'PXAT', string.format('%d', budgetEnds))
-	end
-elseif ARGV[1] == '` + tombstone + `' then
-	if current and current ~= '` + tombstone + `' then
-		local ttl = redis.call('PTTL', KEYS[1])
-		if ttl > 0 then
-			local now = redis.call('TIME')
-			local endsAt = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
-			if endsAt < expireAt then
-				expireAt = endsAt
+	elseif string.sub(value, 1, 1) == '` + floorMark + `' then
+		if current then
+			if current == '` + tombstone + `' then
+				return 0
+			end
+			local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + floorMark + `](%-?%d+)'))
+			if stored and stored >= tonumber(version) then
+				return 0
 			end
 		end
-	end
-elseif string.sub(ARGV[1], 1, 1) == '` + floorMark + `' then
-	if current then
+	elseif current then
 		if current == '` + tombstone + `' then
 			return 0
 		end
 		local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + floorMark + `](%-?%d+)'))
-		if stored and stored >= tonumber(ARGV[2]) then
+		if stored and stored > tonumber(version) then
 			return 0
 		end
 	end
-elseif current then
-	if current == '` + tombstone + `' then
-		return 0
+	if expireAt > 0 then
+		redis.call('SET', key, value, 'PXAT', string.format('%d', expireAt))
+	else
+		redis.call('SET', key, value)
 	end
-	local stored = tonumber(string.match(current, '^[` + versionMark + tombstone + floorMark + `](%-?%d+)'))
-	if stored and stored > tonumber(ARGV[2]) then
-		return 0
-	end
+	return 1
 end
-if expireAt > 0 then
-	redis.call('SET', KEYS[1], ARGV[1], 'PXAT', string.format('%d', expireAt))
-else
-	redis.call('SET', KEYS[1], ARGV[1])
+if #KEYS == 2 and #ARGV == 4 then
+	return {write(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), KEYS[2], ARGV[4])}
 end
-return 1
+local stored = {}
+for i = 1, #KEYS do
+	local a = 3 * (i - 1)
+	stored[i] = write(KEYS[i], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]))
+end
+return stored
 `
 
 // write is one key to store through writeScript.
@@ -167,32 +178,67 @@ func (s *Store) applyVia(ctx context.Context, send func(context.Context, ...redi
 }
 
 // applyWith runs writeScript for every write with the command eval or evalsha, given the source
-// or the digest, in one pipeline sent through send. Every key expires by the max TTL at the
-// latest, also what never expires in the inner store.
+// or the digest, in one pipeline sent through send: one call for each run of consecutive writes
+// of one hash slot (at most maxScriptKeys), one for each absent marker with a budget. Every key
+// expires by the max TTL at the latest, also what never expires in the inner store.
 func (s *Store) applyWith(ctx context.Context, send func(context.Context, ...redis.Cmder) error, eval, script string, writes []write) ([]bool, error) {
 	latest := time.Now().Add(s.maxTTL).UnixMilli()
-	cmds := make([]redis.Cmder, len(writes))
-	for i, w := range writes {
-		expireAt := w.expireAtArg()
-		if expireAt == 0 || expireAt > latest {
-			expireAt = latest
+	expireArg := func(w write) int64 {
+		if at := w.expireAtArg(); at != 0 && at < latest {
+			return at
 		}
-		if w.budgetKey != "" {
-			cmds[i] = redis.NewCmd(ctx, eval, script, 2, w.key, w.budgetKey, w.value, w.version, expireAt, w.budgetMax)
+		return latest
+	}
+	var cmds []redis.Cmder
+	var runs [][]write // the writes of each call
+	for rest := writes; len(rest) > 0; rest = rest[len(runs[len(runs)-1]):] {
+		if w := rest[0]; w.budgetKey != "" {
+			cmds = append(cmds, redis.NewCmd(ctx, eval, script, 2, w.key, w.budgetKey, w.value, w.version, expireArg(w), w.budgetMax))
+			runs = append(runs, rest[:1])
 			continue
 		}
-		cmds[i] = redis.NewCmd(ctx, eval, script, 1, w.key, w.value, w.version, expireAt)
+		run := sameSlotRun(rest)
+		args := make([]any, 0, 3+4*len(run))
+		args = append(args, eval, script, len(run))
+		for _, w := range run {
+			args = append(args, w.key)
+		}
+		for _, w := range run {
+			args = append(args, w.value, w.version, expireArg(w))
+		}
+		cmds = append(cmds, redis.NewCmd(ctx, args...))
+		runs = append(runs, run)
 	}
 	if err := send(ctx, cmds...); err != nil {
 		return nil, err
 	}
-	stored := make([]bool, len(writes))
-	for i, cmd := range cmds {
-		n, err := cmd.(*redis.Cmd).Int64()
-		if err != nil {
-			return nil, fmt.Errorf("write script on %s: %w", s.keys.redact(writes[i].key), err)
+	stored := make([]bool, 0, len(writes))
+	for c, cmd := range cmds {
+		replies, err := cmd.(*redis.Cmd).Int64Slice()
+		if err == nil && len(replies) != len(runs[c]) {
+			err = fmt.Errorf("%d replies for %d keys", len(replies), len(runs[c]))
 		}
-		stored[i] = n == 1
+		if err != nil {
+			return nil, fmt.Errorf("write script on %s: %w", s.keys.redact(runs[c][0].key), err)
+		}
+		for _, n := range replies {
+			stored = append(stored, n == 1)
+		}
 	}
 	return stored, nil
+}
+
+// maxScriptKeys bounds the keys of one writeScript call, so that one call holds Redis for a
+// bounded time.
+const maxScriptKeys = 128
+
+// sameSlotRun returns the longest prefix of writes, at most maxScriptKeys long, that has no
+// absent marker with a budget and whose keys share the first's hash slot.
+func sameSlotRun(writes []write) []write {
+	slot := slotOf(writes[0].key)
+	n := 1
+	for n < len(writes) && n < maxScriptKeys && writes[n].budgetKey == "" && slotOf(writes[n].key) == slot {
+		n++
+	}
+	return writes[:n]
 }
