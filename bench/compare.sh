@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly seconds=${BENCH_SECONDS:-8} rounds=${ROUNDS:-2}
 readonly mysql_port=${MYSQL_PORT:-3306} redis_port=${REDIS_PORT:-6379}
-readonly concurrency=64 many=100
+readonly concurrency=64 many=100 users=64
 
 say() { printf 'compare: %s\n' "$*" >&2; }
 die() { printf 'compare: %s\n' "$*" >&2; exit 1; }
@@ -80,7 +80,7 @@ run() {
 	shift 2
 	say "${bins[$i]}: $name $*"
 	"${bins[$i]}" bench --url "$url" --username "$admin" --password "$password" \
-		--duration "${seconds}s" --many "$many" --concurrency "$concurrency" --json "$@" >"$work/$name.json"
+		--duration "${seconds}s" --many "$many" --users "$users" --concurrency "$concurrency" --json "$@" >"$work/$name.json"
 }
 
 throughput() { jq '.total.throughput | floor' "$work/$1.json"; }

@@ -4,8 +4,10 @@
 # JSON under bench/results/ and prints a markdown table of the ratios issue 4 asks for.
 #
 #   (a) redis-benchmark -t get,set -c 50 (no pipelining) against the same Redis;
-#   (b) bench/rawmysql: one-row-per-commit and sorted 100-row batch upserts, 64 connections;
-#   (c) attrcache bench, 64 clients, closed loop: cached GET, PUT single, PUT many (100 items);
+#   (b) bench/rawmysql: one-row-per-commit and sorted 100-row batch upserts, 64 connections, over
+#       the rows of 64 users;
+#   (c) attrcache bench, 64 clients, closed loop, each request on one of 64 users' sessions drawn at
+#       random: cached GET, PUT single, PUT many (100 items);
 #       then each open loop at half of the rate the closed loop reached, over the same 64
 #       connections: a request that finds them all busy waits for one, and its latency, counted
 #       from its scheduled send time, includes that wait. (More connections than the closed loop
@@ -39,7 +41,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly seconds=${BENCH_SECONDS:-10} feed_rounds=${BENCH_FEED_ROUNDS:-1}
 readonly redis_requests=${BENCH_REDIS_REQUESTS:-$((seconds * 50000))}
 readonly mysql_port=${MYSQL_PORT:-3306} redis_port=${REDIS_PORT:-6379}
-readonly concurrency=64 many=100
+readonly concurrency=64 many=100 users=64
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -109,7 +111,7 @@ attrcache_bench() {
 	shift
 	say "attrcache bench $name: $*"
 	bin/attrcache bench --url "$url" --username "$admin" --password "$admin_password" \
-		--duration "${seconds}s" --many "$many" --json "$@" >"$work/$name.json"
+		--duration "${seconds}s" --many "$many" --users "$users" --json "$@" >"$work/$name.json"
 }
 
 # attrcache_bench_profiled NAME ARGS...: attrcache_bench, and a CPU profile of attrcache over its
@@ -156,7 +158,7 @@ fi
 say "rawmysql: one row per commit, then $many-row batches, $concurrency connections"
 go build -o "$work/rawmysql" ./bench/rawmysql
 "$work/rawmysql" --dsn "root@tcp(127.0.0.1:$mysql_port)/" --connections "$concurrency" \
-	--batch "$many" --duration "${seconds}s" >"$work/rawmysql.json"
+	--users "$users" --batch "$many" --duration "${seconds}s" >"$work/rawmysql.json"
 
 # --- (c) attrcache: closed loop, then open loop at half the closed loop's rate --------------
 start_serve attrcache_bench "${feed_audit_on[@]}"
