@@ -227,6 +227,8 @@ func deleteAttrsIn(ctx context.Context, tx *sql.Tx, scope attrcache.AttrScope, n
 	if _, err = tx.ExecContext(ctx, "DELETE FROM sso_attr WHERE "+keys, args...); err != nil {
 		return 0, 0, mapError(err)
 	}
+	// Every name is logged, whether it had a row or not: the feed gives each acknowledged
+	// deletion its event, as it does each write (an attribute deleted once expired has both).
 	token, err = logChanges(ctx, tx, attrDeletes(scope, names, tombstone))
 	return tombstone, token, err
 }
