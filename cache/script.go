@@ -12,18 +12,16 @@ import (
 
 // writeScript is the only way anything is stored in Redis. Each of KEYS (of one hash slot) has
 // three of ARGV: the value, its version and when the key expires (Unix ms; 0: never); or KEYS[1]
-// is an absent marker's key and KEYS[2] its budget, with ARGV[4] the budget's most. It stores:
+// is an absent marker's key and KEYS[2] its budget, with ARGV[4] the budget's most. It answers,
+// for each key in order, 1 when it stored the value, 0 when it refused. It stores:
 //   - a value or a versioned tombstone only over an absent key, one holding no version (the
 //     absent marker, or something malformed) or an older or equal version;
 //   - a floor ("f<version>") unless the key holds the final tombstone or anything of that
 //     version or higher;
 //   - the final tombstone ("x") over anything, and nothing replaces it; it expires at its expiry
 //     or when the value it replaced would have, whichever is sooner;
-//   - the absent marker only where the key does not exist and, with a budget ("<count>:<expiry
-//     ms>"), while the budget counts fewer markers than its most; storing one counts it and keeps
-//     the budget until the latest expiry of the markers it counted.
-//
-// It returns, for each key in order, 1 when it stored the value, 0 when it refused.
+//   - the absent marker only where the key does not exist and within its budget ("<count>:<expiry
+//     ms>", kept until the latest expiry of the markers it counted), which storing one counts.
 var writeScript = redis.NewScript(writeScriptSource)
 
 // writeScriptSource is writeScript's Lua source, which EVAL sends when Redis lacks the digest.

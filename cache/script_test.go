@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,6 +76,52 @@ func TestWriteScript(t *testing.T) {
 				t.Errorf("Redis holds %q, want %q", got, tt.wantValue)
 			}
 		})
+	}
+}
+
+// TestWriteScriptRuns checks one apply of writes that take several script calls: runs of keys of
+// one hash slot, cut by another user's key and by an absent marker with a budget. Each write gets
+// its own outcome, in order, and each key what its write says.
+func TestWriteScriptRuns(t *testing.T) {
+	ctx := context.Background()
+	rdb := newRedis(t)
+	s, _ := newTestStore(t, rdb)
+	later := time.Now().Add(time.Hour)
+	a, b := attrcache.NewUserID(), attrcache.NewUserID()
+	key := func(userID, name string) string {
+		return s.keys.attr(attrcache.AttrKey{Scope: attrcache.AttrScope{UserID: userID}, Name: name})
+	}
+	// Newer floors are there first: the writes of their keys are refused.
+	for _, k := range []string{key(a, "2"), key(b, "2")} {
+		if _, err := s.apply(ctx, floorWrite(k, 9, later)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes := []write{
+		floorWrite(key(a, "1"), 5, later),
+		floorWrite(key(a, "2"), 5, later), // refused: floor 9
+		floorWrite(key(a, "3"), 5, later),
+		floorWrite(key(b, "1"), 5, later),
+		absentWrite(key(b, "absent"), later).withBudget(s.keys.absentBudget(b), 10),
+		floorWrite(key(b, "2"), 5, later), // refused: floor 9
+		floorWrite(key(a, "4"), 5, later),
+	}
+	want := []bool{true, false, true, true, true, false, true}
+	stored, err := s.apply(ctx, writes...)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if !slices.Equal(stored, want) {
+		t.Errorf("stored = %v, want %v", stored, want)
+	}
+	for i, w := range writes {
+		wantValue := w.value
+		if !want[i] {
+			wantValue = floorWrite("", 9, later).value
+		}
+		if got, _ := rawValue(t, rdb, w.key); got != wantValue {
+			t.Errorf("write %d: Redis holds %q, want %q", i, got, wantValue)
+		}
 	}
 }
 

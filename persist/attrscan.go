@@ -103,12 +103,3 @@ func attrsByKey(attrs []*attrcache.Attr, keys []attrKey) (map[attrKey]*attrcache
 	}
 	return byKey, nil
 }
-
-// inKeyOrder returns the attributes of byKey in the order of keys.
-func inKeyOrder(byKey map[attrKey]*attrcache.Attr, keys []attrKey) []*attrcache.Attr {
-	stored := make([]*attrcache.Attr, len(keys))
-	for i, key := range keys {
-		stored[i] = byKey[key]
-	}
-	return stored
-}
