@@ -13,18 +13,16 @@ import (
 
 // SetAttrs creates the items that are absent and updates the others, in one transaction, and
 // returns them as stored, in the order of items. Of items repeating a name, the last one wins
-// and takes the place of the first.
-//
-// An expired row counts as absent: it is replaced, creation time included. A created attribute
-// never expires unless its item gives ExpiresAt; an updated one keeps its expiration time unless
-// its item gives one. Value, IsEncrypted and LastModified (now) are always written.
+// and takes the place of the first. An expired row counts as absent: it is replaced, creation
+// time included. A created attribute never expires unless its item gives ExpiresAt; an updated
+// one keeps its expiration time unless its item gives one. Value, IsEncrypted and LastModified
+// (now) are always written.
 //
 // A session scope's session must exist and not have ended at now, and a user scope's user must
-// exist, else attrcache.ErrNotFound. No items: no attributes and no error.
-//
-// With group commit on (WithGroupCommit), a call that writes one attribute is committed together
-// with the concurrent calls of other attributes, and returns once that transaction has committed;
-// what it stores and returns, and its errors, are those of a call of its own.
+// exist, else attrcache.ErrNotFound. No items: no attributes and no error. With group commit on
+// (WithGroupCommit), a call of one attribute shares a transaction with concurrent calls of
+// other attributes and returns once it has committed; what it stores and returns, and its
+// errors, are those of a call of its own.
 func (db *DB) SetAttrs(ctx context.Context, scope attrcache.AttrScope, items []attrcache.AttrWrite, now time.Time) ([]*attrcache.Attr, error) {
 	items = attrcache.LastWritePerName(items)
 	if len(items) == 0 {

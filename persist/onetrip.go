@@ -11,9 +11,9 @@ import (
 
 // A one-round-trip write sends the statements of setAttrsByStatements, in their order, as one
 // multi-statement query: START TRANSACTION; version floor; upsert, returning the rows as stored;
-// log; mark pending; COMMIT. The server stops at the first that fails. Only connections of the pool DB.oneTrip
-// accept several statements in one query; a write that fails leaves its connection rolled back
-// or closed, never holding part of the write. As with a COMMIT sent alone, a connection that
+// log; mark pending; COMMIT. The server stops at the first that fails. Only connections of the
+// pool DB.oneTrip accept several statements in one query; a write that fails leaves its
+// connection rolled back or closed, never holding part of the write. As with a COMMIT sent alone, a connection that
 // breaks while the results are read leaves unknown whether the write was committed.
 
 // setUserAttrsInOneTrip is setAttrRows for rows of user scopes only, with no quota on, in a

@@ -81,15 +81,12 @@ func newAttrOptions(opts []AttrOption) attrOptions {
 //
 // Every call checks the caller's UST again, as every UST call does, and for session attributes
 // the target session too; so an AttrAPI stops working as soon as its caller's session does,
-// with the codes of any UST call (E007001, E005002, …). On a cache hit the checks cost no MySQL
-// round trip, and a read costs one Redis round trip in all, checks included. Expirations count
-// from the call's arrival.
-//
-// A name is 1 to attrcache.MaxAttrNameBytes bytes of UTF-8 without control characters, a value
-// at most Config.MaxAttrValueBytes of JSON, and a many-item call takes 1 to
-// attrcache.MaxAttrItems items; anything else fails with E008002 before anything is written.
-// The many-item writes are all-or-nothing. A backend that cannot be reached gives a
-// KindUnavailable error.
+// with the codes of any UST call (E007001, E005002, …). On a cache hit a read costs one Redis
+// round trip in all, checks included. Expirations count from the call's arrival. A name is 1 to
+// attrcache.MaxAttrNameBytes bytes of UTF-8 without control characters, a value at most
+// Config.MaxAttrValueBytes of JSON, a many-item call 1 to attrcache.MaxAttrItems items; anything
+// else fails with E008002 before anything is written. Many-item writes are all-or-nothing; an
+// unreachable backend gives a KindUnavailable error.
 type AttrAPI struct {
 	api *API
 	// ownerID is whose attributes these are, for user attributes ("" is the caller).
