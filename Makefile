@@ -115,6 +115,7 @@ galera-stop: ## Stop the Galera cluster `make galera` started (the first node la
 
 .PHONY: bench
 bench: services build ## Measure Redis, raw MariaDB upserts and attrcache side by side (BENCH_SECONDS per run, default 10); results in bench/results/
+	@scripts/services.sh bench-tools
 	bench/run.sh
 
 # The packages with Go micro-benchmarks; httpapi's and persist's tests need MariaDB and Redis up.

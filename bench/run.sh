@@ -7,8 +7,9 @@
 #   (b) bench/rawmysql: one-row-per-commit and sorted 100-row batch upserts, 64 connections, over
 #       the rows of 64 users;
 #   (c) attrcache bench, 64 clients, closed loop, each request on one of 64 users' sessions drawn at
-#       random: cached GET, PUT single, PUT many (100 items);
-#       then each open loop at half of the rate the closed loop reached, over the same 64
+#       random: cached GET, PUT single, PUT many (100 items), the requests sent by wrk (in C, a
+#       fraction of the built-in driver's CPU per request; the built-in driver when wrk is
+#       missing); then each open loop, by the built-in driver, at half of the rate the closed loop reached, over the same 64
 #       connections: a request that finds them all busy waits for one, and its latency, counted
 #       from its scheduled send time, includes that wait. (More connections than the closed loop
 #       used would measure the load generator's scheduling of hundreds of idle connections on
@@ -34,7 +35,8 @@
 #
 # Environment: BENCH_SECONDS (default 10) is the length of each run; BENCH_REDIS_REQUESTS (default
 # 50000 per BENCH_SECOND) the requests of each redis-benchmark test; BENCH_FEED_ROUNDS (default 1)
-# the rounds of (d); MYSQL_PORT and REDIS_PORT as for make services. Needs jq and curl.
+# the rounds of (d); MYSQL_PORT and REDIS_PORT as for make services. Needs jq and curl; uses wrk
+# and redis-benchmark when installed (make bench installs them when root).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,6 +51,13 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 command -v jq >/dev/null || die "jq is needed to assemble the results"
 command -v curl >/dev/null || die "curl is needed to take the CPU profiles"
 [[ -x bin/attrcache ]] || die "bin/attrcache is missing; run make build"
+# What drives the closed loops: wrk when installed.
+closed_driver=(--driver builtin)
+if command -v wrk >/dev/null; then
+	closed_driver=(--driver wrk --wrk-threads "$(nproc)")
+else
+	say "wrk is not installed: the closed loops use attrcache bench's own driver"
+fi
 
 work=$(mktemp -d)
 serve_pid=""
@@ -123,7 +132,7 @@ attrcache_bench_profiled() {
 	local profile_seconds=$((seconds > 3 ? seconds - 2 : 1))
 	attrcache_bench "$@" 2> >(tee "$work/$name.progress" >&2) &
 	bench_pid=$!
-	until grep -q ' req/s ' "$work/$name.progress" 2>/dev/null; do
+	until grep -qE ' req/s |load running' "$work/$name.progress" 2>/dev/null; do
 		if ! kill -0 "$bench_pid" 2>/dev/null; then
 			wait "$bench_pid"
 			say "no CPU profile of $name: its load ended before the first progress line"
@@ -164,9 +173,9 @@ go build -o "$work/rawmysql" ./bench/rawmysql
 start_serve attrcache_bench "${feed_audit_on[@]}"
 # PUT single (closed and open loop) with a reader of the change feed.
 declare -A feed_flag=([set]=--feed)
-attrcache_bench_profiled get --mix get=100 --concurrency "$concurrency"
-attrcache_bench_profiled set --mix set=100 --concurrency "$concurrency" --feed
-attrcache_bench set_many --mix set_many=100 --concurrency "$concurrency"
+attrcache_bench_profiled get --mix get=100 --concurrency "$concurrency" "${closed_driver[@]}"
+attrcache_bench_profiled set --mix set=100 --concurrency "$concurrency" --feed "${closed_driver[@]}"
+attrcache_bench set_many --mix set_many=100 --concurrency "$concurrency" "${closed_driver[@]}"
 for op in get set set_many; do
 	half=$(jq '.total.throughput / 2 | floor | if . < 1 then 1 else . end' "$work/$op.json")
 	attrcache_bench "${op}_open" --mix "$op=100" --rate "$half" --concurrency "$concurrency" ${feed_flag[$op]:-}
@@ -187,7 +196,7 @@ for round in $(seq -f %02g "$feed_rounds"); do
 			start_serve attrcache_bench_feed_on "${feed_audit_on[@]}"
 		fi
 		for op in set set_many; do
-			attrcache_bench "feed_audit-$state-$op-$round" --mix "$op=100" --concurrency "$concurrency"
+			attrcache_bench "feed_audit-$state-$op-$round" --mix "$op=100" --concurrency "$concurrency" "${closed_driver[@]}"
 		done
 		stop_serve
 	done
@@ -208,7 +217,7 @@ jq -n \
 	--argjson nproc "$(nproc)" \
 	--argjson mem_kib "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)" \
 	--arg version "$(bin/attrcache --version)" \
-	--argjson seconds "$seconds" \
+	--argjson seconds "$seconds" --arg closed_driver "${closed_driver[1]}" \
 	--argjson redis_get "$redis_get" --argjson redis_set "$redis_set" \
 	--argjson rss_kib "$rss_kib" \
 	--slurpfile raw "$work/rawmysql.json" \
@@ -220,7 +229,7 @@ jq -n \
 	--slurpfile on_set "$work/feed_audit-on-set.json" --slurpfile on_set_many "$work/feed_audit-on-set_many.json" \
 	'def mean_throughput: map(.total.throughput) | add / length;
 	{
-		date: $date, seconds_per_run: $seconds, attrcache: $version,
+		date: $date, seconds_per_run: $seconds, attrcache: $version, closed_loop_driver: $closed_driver,
 		machine: {host: $host, nproc: $nproc, cpu: $cpu, memory_mib: ($mem_kib / 1024 | floor)},
 		redis_benchmark: {get_per_second: $redis_get, set_per_second: $redis_set},
 		rawmysql: $raw[0],
@@ -258,7 +267,7 @@ jq -r '
 	def mean_throughput: map(.total.throughput) | add / length;
 	def lag: if . == null then "n/a" else "\(.lag_ms.p50 | fmt) / \(.lag_ms.p99 | fmt) / \(.lag_ms.max | fmt)" end;
 	.attrcache_bench as $b | .rawmysql as $raw | .feed_audit as $fa |
-	"Machine: \(.machine.nproc) CPUs (\(.machine.cpu)), \(.machine.memory_mib) MiB; \(.seconds_per_run) s per run; \(.attrcache).",
+	"Machine: \(.machine.nproc) CPUs (\(.machine.cpu)), \(.machine.memory_mib) MiB; \(.seconds_per_run) s per run; closed loops by \(.closed_loop_driver); \(.attrcache).",
 	"",
 	"| measure | attrcache | yardstick | ratio | target |",
 	"|---|---|---|---|---|",

@@ -13,7 +13,8 @@ import (
 // Report is the outcome of a Run: the totals and one entry per operation the mix used.
 // Latencies are in milliseconds.
 type Report struct {
-	Mode        string     `json:"mode"` // "closed" or "open"
+	Mode        string     `json:"mode"`   // "closed" or "open"
+	Driver      string     `json:"driver"` // "builtin" or "wrk"
 	Mix         string     `json:"mix"`
 	Concurrency int        `json:"concurrency"`
 	Rate        float64    `json:"rate,omitempty"` // scheduled requests/s, open loop only
@@ -45,7 +46,7 @@ type Latency struct {
 }
 
 func newReport(opts Options, elapsed time.Duration, recorders []recorder) *Report {
-	r := &Report{Mode: "closed", Mix: opts.Mix.String(), Concurrency: opts.Concurrency, Seconds: elapsed.Seconds()}
+	r := &Report{Mode: "closed", Driver: "builtin", Mix: opts.Mix.String(), Concurrency: opts.Concurrency, Seconds: elapsed.Seconds()}
 	if opts.Rate > 0 {
 		r.Mode, r.Rate = "open", opts.Rate
 	}
@@ -103,7 +104,11 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 // followed by the errors by code.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s loop, mix %s, concurrency %d", r.Mode, r.Mix, r.Concurrency)
+	fmt.Fprintf(&b, "%s loop", r.Mode)
+	if r.Driver == "wrk" {
+		b.WriteString(" (wrk)")
+	}
+	fmt.Fprintf(&b, ", mix %s, concurrency %d", r.Mix, r.Concurrency)
 	if r.Mode == "open" {
 		fmt.Fprintf(&b, ", rate %g/s", r.Rate)
 	}

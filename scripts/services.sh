@@ -9,6 +9,8 @@
 #   scripts/services.sh cluster-stop  stop the Redis Cluster's servers
 #   scripts/services.sh galera        start the Galera cluster's nodes that are down
 #   scripts/services.sh galera-stop   stop the Galera cluster's nodes
+#   scripts/services.sh bench-tools   install what `make bench` drives the load with (wrk,
+#                                     redis-benchmark), when missing and root; else only warn
 #
 # For each server: if something already answers on its port, nothing is done. Otherwise the
 # server package is installed if its binary is missing (as root only, with apt-get), and a private
@@ -437,7 +439,12 @@ case "${1:-start}" in
   galera-stop)
     stop_galera
     ;;
+  bench-tools)
+    # make bench runs without them (its own driver, no Redis yardstick), so a failure only warns.
+    ( ensure_binary wrk wrk ) || echo "services: make bench will use its built-in driver" >&2
+    ( ensure_binary redis-benchmark redis-tools ) || echo "services: make bench will have no Redis yardstick" >&2
+    ;;
   *)
-    die "usage: $0 [start|stop|cluster|cluster-stop|galera|galera-stop]"
+    die "usage: $0 [start|stop|cluster|cluster-stop|galera|galera-stop|bench-tools]"
     ;;
 esac

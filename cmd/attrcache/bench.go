@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/attrcache/attrcache/loadtest"
@@ -46,6 +47,8 @@ type benchFlags struct {
 	requests                          int64
 	valueSize, users, attrs, many     int
 	asJSON, allowRemote, feed         bool
+	driver, wrkPath                   string
+	wrkThreads                        int
 }
 
 func (c *cli) bench(ctx context.Context, args []string) error {
@@ -68,6 +71,9 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit of one request")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a URL that is not a loopback address")
+	fs.StringVar(&f.driver, "driver", "builtin", "what sends the closed loop's requests: builtin, or wrk (a C load generator; one operation, no --requests)")
+	fs.StringVar(&f.wrkPath, "wrk", "wrk", "the wrk executable of --driver wrk")
+	fs.IntVar(&f.wrkThreads, "wrk-threads", runtime.NumCPU(), "wrk's threads (--driver wrk), at most --concurrency")
 	fs.BoolVar(&f.feed, "feed", false, "read the change feed as Server-Sent Events during the load and report its delivery lag")
 	fs.Usage = func() {
 		fs.SetOutput(c.stdout)
@@ -108,6 +114,22 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	drive := func(ctx context.Context, target *loadtest.ZatoTarget) (*loadtest.Report, error) {
+		return loadtest.Run(ctx, target, opts)
+	}
+	switch f.driver {
+	case "builtin":
+	case "wrk":
+		wrk := loadtest.WrkConfig{Path: f.wrkPath, Threads: f.wrkThreads, Timeout: f.timeout}
+		if _, _, err := wrk.Check(opts); err != nil {
+			return fmt.Errorf("bench: --driver wrk: %w", err)
+		}
+		drive = func(ctx context.Context, target *loadtest.ZatoTarget) (*loadtest.Report, error) {
+			return loadtest.RunWrk(ctx, target, opts, wrk)
+		}
+	default:
+		return fmt.Errorf("bench: --driver %q: want builtin or wrk", f.driver)
+	}
 
 	fmt.Fprintf(c.stderr, "preparing %d users with %d attributes each\n", f.users, f.attrs)
 	target, err := loadtest.PrepareZato(ctx, loadtest.ZatoConfig{
@@ -119,7 +141,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: preparing: %w", err)
 	}
-	report, feed, runErr := runLoad(ctx, target, opts, f.feed)
+	report, feed, runErr := runLoad(ctx, target, drive, f.feed)
 	// The users go even after an interrupted run.
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -138,17 +160,18 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runLoad drives the load on target and, with watchFeed, reads the change feed meanwhile.
-func runLoad(ctx context.Context, target *loadtest.ZatoTarget, opts loadtest.Options, watchFeed bool) (*loadtest.Report, *loadtest.FeedReport, error) {
+// runLoad drives the load on target with drive and, with watchFeed, reads the change feed
+// meanwhile.
+func runLoad(ctx context.Context, target *loadtest.ZatoTarget, drive func(context.Context, *loadtest.ZatoTarget) (*loadtest.Report, error), watchFeed bool) (*loadtest.Report, *loadtest.FeedReport, error) {
 	if !watchFeed {
-		report, err := loadtest.Run(ctx, target, opts)
+		report, err := drive(ctx, target)
 		return report, nil, err
 	}
 	watch, err := target.WatchFeed(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	report, runErr := loadtest.Run(ctx, target, opts)
+	report, runErr := drive(ctx, target)
 	feed, err := watch.Stop(ctx)
 	return report, feed, errors.Join(runErr, err)
 }

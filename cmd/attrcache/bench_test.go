@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -113,6 +114,56 @@ func TestBenchFeed(t *testing.T) {
 	}
 }
 
+// TestBenchWrk: --driver wrk drives each operation through wrk for the duration, and the report
+// counts its requests, none failed, with wrk's latencies.
+func TestBenchWrk(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (make bench installs it)")
+	}
+	createUser(t, "create-super-user", "bench-wrk-admin", "B3nch-wrked")
+	s := startServe(t, nil)
+	for _, op := range []string{"get", "set", "set_many", "get_many"} {
+		t.Run(op, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := []string{"bench", "--url", s.baseURL, "--username", "bench-wrk-admin", "--password", "B3nch-wrked",
+				"--driver", "wrk", "--wrk-threads", "2", "--duration", "1s", "--concurrency", "4",
+				"--users", "3", "--attrs", "20", "--many", "10", "--mix", op + "=1", "--json"}
+			if err := run(t.Context(), args, testEnv(nil), strings.NewReader(""), &stdout, &stderr); err != nil {
+				t.Fatalf("attrcache bench: %v\n%s", err, stderr.String())
+			}
+			var report struct {
+				Mode, Driver string
+				Total        struct {
+					Count, Errors int64
+					Throughput    float64
+					Latency       struct{ P50, P99, Max float64 } `json:"latency_ms"`
+				}
+				Operations []struct {
+					Op    string
+					Count int64
+				}
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+				t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+			}
+			tot := report.Total
+			if report.Mode != "closed" || report.Driver != "wrk" || tot.Count == 0 || tot.Errors != 0 || tot.Throughput <= 0 {
+				t.Errorf("mode %q, driver %q, %d requests, %d errors, %v req/s; want closed, wrk, some requests and no errors\n%s",
+					report.Mode, report.Driver, tot.Count, tot.Errors, tot.Throughput, stdout.String())
+			}
+			if l := tot.Latency; l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
+				t.Errorf("p50 %v, p99 %v, max %v ms; want 0 < p50 ≤ p99 ≤ max", l.P50, l.P99, l.Max)
+			}
+			if len(report.Operations) != 1 || report.Operations[0].Op != op || report.Operations[0].Count != tot.Count {
+				t.Errorf("operations %+v, want one, %s, of every request", report.Operations, op)
+			}
+			if strings.Contains(stderr.String()+stdout.String(), "B3nch-wrked") {
+				t.Error("the output holds the password")
+			}
+		})
+	}
+}
+
 func TestBenchRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -125,6 +176,12 @@ func TestBenchRefuses(t *testing.T) {
 		{"no password", []string{"--username", "root"}, "no password"},
 		{"an unbounded run", []string{"--ust", "x", "--duration", "0"}, "unbounded"},
 		{"more items than attributes", []string{"--ust", "x", "--attrs", "5", "--many", "6"}, "many 6"},
+		{"an unknown driver", []string{"--ust", "x", "--driver", "ab"}, `--driver "ab"`},
+		{"wrk with a rate", []string{"--ust", "x", "--driver", "wrk", "--mix", "get=1", "--rate", "10"}, "closed loop only"},
+		{"wrk with a number of requests", []string{"--ust", "x", "--driver", "wrk", "--mix", "get=1", "--requests", "10"}, "not a number of requests"},
+		{"wrk with a mix", []string{"--ust", "x", "--driver", "wrk", "--mix", "get=1,set=1"}, "one operation at a time"},
+		{"wrk with more threads than connections", []string{"--ust", "x", "--driver", "wrk", "--mix", "get=1", "--concurrency", "2", "--wrk-threads", "3"}, "wrk threads 3"},
+		{"no wrk", []string{"--ust", "x", "--driver", "wrk", "--mix", "get=1", "--wrk", "./no-such-wrk"}, "no-such-wrk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
