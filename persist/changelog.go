@@ -160,6 +160,7 @@ func attrSets(attrs []*attrcache.Attr) []attrcache.Change {
 // its pending mark is forgotten.
 func (db *DB) noteLogged(ctx context.Context, token int64) {
 	if token != 0 {
+		db.feedWake.changeLogged()
 		attrcache.NoteChangeLogged(ctx, func() { db.forgetter.add(token) })
 	}
 }
@@ -167,6 +168,7 @@ func (db *DB) noteLogged(ctx context.Context, token int64) {
 // noteLoggedShared notes token on every one of ctxs: the mark is forgotten once the cache has
 // applied the change of each.
 func (db *DB) noteLoggedShared(ctxs []context.Context, token int64) {
+	db.feedWake.changeLogged()
 	left := new(atomic.Int64)
 	left.Store(int64(len(ctxs)))
 	for _, ctx := range ctxs {

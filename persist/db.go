@@ -67,6 +67,8 @@ type DB struct {
 	forgetter *forgetter
 	// noFeed: nothing numbers the change feed, and the purge does not wait for expire events.
 	noFeed bool
+	// feedWake wakes this instance's sequencer and feed readers (feedwake.go).
+	feedWake *feedWake
 }
 
 var (
@@ -156,7 +158,8 @@ func Open(ctx context.Context, dsn string, keys *attrcache.Keyring, opts ...Opti
 	oneTrip.SetConnMaxLifetime(connMaxLifetime)
 	oneTrip.SetConnMaxIdleTime(connMaxIdleTime)
 
-	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota, noFeed: o.noFeed}
+	db := &DB{db: pool, oneTrip: oneTrip, keys: keys, maxPacket: maxPacket, quota: o.quota, noFeed: o.noFeed,
+		feedWake: newFeedWake()}
 	db.forgetter = startForgetter(db)
 	if o.groupCommit.on() && !o.quota.on() {
 		db.committer = startGroupCommitter(db, o.groupCommit, o.metrics)

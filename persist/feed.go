@@ -74,6 +74,9 @@ func (db *DB) SequenceFeed(ctx context.Context, now time.Time, expiries bool) (i
 			return total, fmt.Errorf("persist: sequencing the change feed: %w", err)
 		}
 		total += added
+		if added > 0 {
+			db.feedWake.added()
+		}
 		if !more {
 			return total, nil
 		}
@@ -592,31 +595,3 @@ const purgeFeedChunk = 1000
 
 // feedExpiryEvery is how often the sequencer looks for expired attributes.
 const feedExpiryEvery = time.Second
-
-// RunFeedSequencer runs SequenceFeed (at attrcache.Now()) every interval, with expiries every
-// feedExpiryEvery, and PurgeFeed of what is older than retention once a minute, until ctx ends;
-// failures go to onError when not nil.
-func (db *DB) RunFeedSequencer(ctx context.Context, interval, retention time.Duration, onError func(error)) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	var lastPurge, lastExpiry time.Time
-	for {
-		expiries := time.Since(lastExpiry) >= feedExpiryEvery
-		if expiries {
-			lastExpiry = time.Now()
-		}
-		_, err := db.SequenceFeed(ctx, attrcache.Now(), expiries)
-		if err == nil && time.Since(lastPurge) >= time.Minute {
-			lastPurge = time.Now()
-			_, err = db.PurgeFeed(ctx, time.Now().Add(-retention))
-		}
-		if err != nil && ctx.Err() == nil && onError != nil {
-			onError(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
-}

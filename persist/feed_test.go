@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -379,5 +380,63 @@ func TestFeedEventsOfOneUserSkipOthersPages(t *testing.T) {
 	events, readTo, err = db.FeedEvents(t.Context(), "", 0, last, 1000)
 	if err != nil || len(events) != feedScanPages || readTo != events[len(events)-1].Seq {
 		t.Fatalf("FeedEvents of everyone: %d events, read to %d, %v; want %d, the pages one call reads", len(events), readTo, err, feedScanPages)
+	}
+}
+
+// TestFeedSequencerWakes: a sequencer numbers a change its own instance logged at once, not at
+// its idle poll (an hour here), and a change of another instance, which does not wake it, at its
+// idle poll.
+func TestFeedSequencerWakes(t *testing.T) {
+	open := func() *DB {
+		db, err := Open(t.Context(), testDSN, testKeys)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	run := func(db *DB, idlePoll time.Duration) {
+		db.feedWake.idlePoll = idlePoll
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			db.RunFeedSequencer(ctx, 5*time.Millisecond, time.Hour, nil)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	u := newUser()
+	if err := testDB.CreateUser(t.Context(), u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	scope := attrcache.AttrScope{UserID: u.UserID}
+	// setAndWait writes name through db and waits for its set event, at most 10 s.
+	setAndWait := func(db *DB, name string) {
+		t.Helper()
+		if _, err := db.SetAttrs(t.Context(), scope, []attrcache.AttrWrite{{Name: name, Value: `"v"`}}, attrcache.Now()); err != nil {
+			t.Fatalf("SetAttrs: %v", err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if slices.ContainsFunc(readFeed(t, testDB, u.UserID), func(e attrcache.FeedEvent) bool {
+				return e.Op == attrcache.FeedSet && e.Name == name
+			}) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the set of %s is not in the feed after 10 s", name)
+			}
+		}
+	}
+
+	woken := open()
+	run(woken, time.Hour)
+	for i := range 3 { // after the first, only a wake-up numbers the change
+		setAndWait(woken, fmt.Sprintf("woken-%d", i))
+	}
+
+	polling, other := open(), open()
+	run(polling, 50*time.Millisecond)
+	for i := range 3 {
+		setAndWait(other, fmt.Sprintf("polled-%d", i))
 	}
 }

@@ -167,6 +167,9 @@ func (db *DB) purgeEndedSessions(ctx context.Context, now time.Time, batch int) 
 	if err != nil {
 		return 0, 0, err
 	}
+	if attrs > 0 {
+		db.feedWake.changeLogged()
+	}
 	return sessions, attrs, nil
 }
 

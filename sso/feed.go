@@ -241,11 +241,23 @@ func (w *feedWatcher) wait(ctx context.Context, seq int64, deadline time.Time) e
 	}
 }
 
-// poll runs while some reader waits.
+// feedGrowth is a feed that also says when this instance added events to it.
+type feedGrowth interface {
+	// FeedGrown returns a channel closed once this instance has added events after the call.
+	FeedGrown() <-chan struct{}
+}
+
+// poll runs while some reader waits: every interval, and at once when the feed says that this
+// instance added events (events added by other instances wait for the interval).
 func (w *feedWatcher) poll() {
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
+	growth, _ := w.feed.(feedGrowth)
 	for {
+		var added <-chan struct{} // nil, never ready, without growth
+		if growth != nil {
+			added = growth.FeedGrown()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, last, err := w.feed.FeedBounds(ctx)
 		cancel()
@@ -261,6 +273,10 @@ func (w *feedWatcher) poll() {
 			return
 		}
 		w.mu.Unlock()
-		<-ticker.C
+		select {
+		case <-ticker.C:
+		case <-added:
+			ticker.Reset(w.interval)
+		}
 	}
 }

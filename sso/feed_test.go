@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +195,53 @@ func TestFeedEventsCarryTheirCID(t *testing.T) {
 			t.Errorf("%s: cid %q, want %q", event, got[event], cid)
 		}
 	}
+}
+
+// TestFeedWaitWokenByThisInstance: a reader waiting on the feed gets an event that this
+// instance's sequencer added without waiting for the instance's poll of the feed (an hour here).
+func TestFeedWaitWokenByThisInstance(t *testing.T) {
+	e := newEnv(t, func(c *sso.Config) { c.Feed, c.FeedPollInterval = testFeed, time.Hour })
+	_, ust := e.regularUser(t)
+	attrs, err := e.api.UserAttrs(t.Context(), "cid", "", ust, testApp, testAddr)
+	if err != nil {
+		t.Fatalf("UserAttrs: %v", err)
+	}
+	cursor := ""
+	for _, ev := range settledFeed(t, e, ust, "") {
+		cursor = strconv.FormatInt(ev.Seq, 10)
+	}
+	stream, err := e.api.OpenChanges(t.Context(), "cid", "", ust, testApp, testAddr)
+	if err != nil {
+		t.Fatalf("OpenChanges: %v", err)
+	}
+	// A read that found its event before it waited proves nothing: write again, up to 5 times.
+	for i := range 5 {
+		type read struct {
+			page *sso.Changes
+			err  error
+		}
+		got := make(chan read, 1)
+		start := time.Now()
+		go func() {
+			page, err := stream.Read(t.Context(), cursor, sso.FeedMaxLimit, 20*time.Second)
+			got <- read{page, err}
+		}()
+		if err := attrs.Set(t.Context(), fmt.Sprintf("woken-%d", i), "v"); err != nil {
+			t.Fatalf("Set: %v", err)
+		}
+		r := <-got
+		if r.err != nil {
+			t.Fatalf("Read: %v", r.err)
+		}
+		// The read looks at the feed once more when its wait ends: it must not have waited so long.
+		if len(r.page.Events) == 0 || time.Since(start) >= 10*time.Second {
+			t.Fatalf("a read waiting up to 20 s got %d events after %v: the sequencer did not wake the reader",
+				len(r.page.Events), time.Since(start).Round(time.Millisecond))
+		}
+		if r.page.Waited {
+			return
+		}
+		cursor = r.page.Next
+	}
+	t.Skip("each read found its event before it waited")
 }

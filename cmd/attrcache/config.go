@@ -123,8 +123,8 @@ type changesConfig struct {
 	FeedInterval  time.Duration `yaml:"feed_interval"`
 }
 
-// Bounds of changes.feed_interval: how often the sequencer numbers new changes and waiting
-// readers look for them, which the feed's delivery lag follows.
+// Bounds of changes.feed_interval: the least time between two runs of the sequencer, and how
+// often waiting readers look for events other instances numbered, which the feed's lag follows.
 const (
 	minFeedInterval     = 5 * time.Millisecond
 	maxFeedInterval     = time.Second

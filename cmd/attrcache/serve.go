@@ -159,7 +159,7 @@ func (d *drainState) begin() { d.draining.Store(true) }
 var testHookWrapHandler func(http.Handler) http.Handler
 
 // startFeedSequencer numbers the change log's new events and the expiries for the change feed in
-// the background every changes.feed_interval, and purges what is older than changes.retention;
+// the background (persist.RunFeedSequencer), and purges what is older than changes.retention;
 // the returned stop waits for it to finish. Every instance runs one; they take turns. Failures
 // are logged at most every 10 s.
 func startFeedSequencer(ctx context.Context, db *persist.DB, cfg changesConfig, logger *slog.Logger) (stop func()) {
