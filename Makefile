@@ -26,7 +26,11 @@ CLUSTER_TEST_PKGS := ./cache/ ./sso/ ./httpapi/ ./cmd/attrcache/
 # runs GALERA_TEST_PKGS on it, with instances on different nodes.
 export GALERA_PORTS ?= 3311 3312 3313
 GALERA_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(GALERA_PORTS))))
-GALERA_TEST_PKGS := ./persist/ ./faults/ ./galera/
+# persist runs last: after it, MariaDB 10.11.19's purge on one node at times spins on history it
+# cannot finish and grows by about a GB every 7 s until the OOM killer ends the node, which failed
+# the packages that ran after it (reproduced with persist alone, before and after 2026-12-06's
+# changes). The Galera nodes are throwaway test servers: delete .data/galera to start afresh.
+GALERA_TEST_PKGS := ./faults/ ./galera/ ./persist/
 
 # `make run` keeps its throwaway secret key here, so that a restart can still read its data.
 DEV_KEY := .data/dev-secret-key
@@ -67,11 +71,13 @@ test: services ## Start MariaDB and Redis if needed; check gofmt, go vet and go.
 test-cluster: services cluster ## Run the tests of the packages that cache data against the Redis Cluster
 	ATTRCACHE_TEST_REDIS_ADDRS=$(CLUSTER_ADDRS) $(GO) test -race -count=1 $(CLUSTER_TEST_PKGS)
 
-# One package at a time (-p 1): a node's restart (its state transfer) and the fault suite's loads
-# on the same two cores made both miss their bounds.
-test-galera: services galera ## Run the persist and fault suites and galera/ (hot key, migrations, a node killed) on the Galera cluster, instances on different nodes
-	ATTRCACHE_TEST_MYSQL='root@tcp(127.0.0.1:$(firstword $(subst $(comma),$(space),$(GALERA_PORTS))))/' \
-	ATTRCACHE_TEST_GALERA_ADDRS=$(GALERA_ADDRS) $(GO) test -race -count=1 -p 1 $(GALERA_TEST_PKGS)
+# One package at a time, in GALERA_TEST_PKGS's order: a node's restart (its state transfer) and
+# the fault suite's loads on the same two cores made both miss their bounds.
+test-galera: services galera ## Run the fault suite, galera/ (hot key, migrations, a node killed) and the persist suite on the Galera cluster, instances on different nodes
+	for pkg in $(GALERA_TEST_PKGS); do \
+		ATTRCACHE_TEST_MYSQL='root@tcp(127.0.0.1:$(firstword $(subst $(comma),$(space),$(GALERA_PORTS))))/' \
+		ATTRCACHE_TEST_GALERA_ADDRS=$(GALERA_ADDRS) $(GO) test -race -count=1 $$pkg || exit 1; \
+	done
 
 # The fuzz targets of `make fuzz`, as package:FuzzName. Each also runs over its seeds and its
 # corpus in the package's testdata/fuzz/<FuzzName>/ in every `go test`; an input that fails is
