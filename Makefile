@@ -27,7 +27,7 @@ CLUSTER_TEST_PKGS := ./cache/ ./sso/ ./httpapi/ ./cmd/attrcache/
 export GALERA_PORTS ?= 3311 3312 3313
 GALERA_ADDRS = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(subst $(comma),$(space),$(GALERA_PORTS))))
 # persist runs last: after it, MariaDB 10.11.19's purge on one node at times spins on history it
-# cannot finish and grows by about a GB every 7 s until the OOM killer ends the node, which failed
+# cannot finish and grows by 0.4-1.4 GB every 6-8 s until the OOM killer ends the node, which failed
 # the packages that ran after it (reproduced with persist alone, before and after 2026-12-06's
 # changes). The Galera nodes are throwaway test servers: delete .data/galera to start afresh.
 GALERA_TEST_PKGS := ./faults/ ./galera/ ./persist/
